@@ -1,0 +1,36 @@
+# leadscore — two commands for a newcomer:
+#   make run    install, create the embedded SQLite database, load demo data, show the hottest leads
+#   make test   install and run the whole test suite (SQLite always; PostgreSQL when reachable, required with CI=true)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export LEADSCORE_DATABASE_URL ?= sqlite:///$(CURDIR)/var/leadscore.db
+
+.PHONY: install run demo test test-fast bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "leadscore needs Python 3.11 or newer")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	@mkdir -p var
+	$(BIN)/leadscore init
+	$(BIN)/leadscore model publish examples/b2b-saas.yml --no-rescore
+	$(BIN)/leadscore demo --out var/demo
+	$(BIN)/leadscore leads --top 10 --explain
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/bench_scoring.py --contacts 100000 --events 2000000
+
+clean:
+	rm -rf var .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The ``leadscore`` command line: thin Typer commands over :mod:`leadscore.services`."""

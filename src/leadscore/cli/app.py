@@ -1,0 +1,27 @@
+"""The ``leadscore`` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from leadscore.cli import demo, importing, models, scores, setup
+
+app = typer.Typer(
+    name="leadscore",
+    help="Lead scoring and lead lifecycle engine: fit + decaying engagement scores, explained.\n\n"
+    "Example: leadscore leads --top 10 --explain",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("init")(setup.init)
+app.add_typer(importing.app, name="import")
+app.add_typer(models.app, name="model")
+app.command("leads")(scores.leads)
+app.command("explain")(scores.explain)
+app.command("rescore")(scores.rescore)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""The pure scoring core: model file, conditions, durations, decay and scores; no I/O, no clock."""

@@ -1,0 +1,1 @@
+"""Use cases: where the pure core meets the store. The CLI and the API call these only."""

@@ -1,0 +1,163 @@
+"""Reading scores: one contact's score with its explanation, and the leads list.
+
+Both read the cached score state when it is valid for the moment asked (``at`` not before the
+contact's latest event) and otherwise recompute from the event log, so a score asked for a past
+moment ignores what happened after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+import polars as pl
+
+from leadscore.core import scoring, vectorized
+from leadscore.core.decay import Accumulator
+from leadscore.core.records import contact_record
+from leadscore.core.types import Event, ScoreCard, ScoringModel
+from leadscore.services.errors import NotFound
+from leadscore.services.importing import to_scoring_frame
+from leadscore.services.models import published_model
+from leadscore.store.bulk import BulkSession
+from leadscore.store.engine import make_engine
+from leadscore.store.records import ContactRecord, EventRecord
+from leadscore.store.uow import UnitOfWork
+
+
+def explain(database_url: str, contact_key: str, at: float) -> ScoreCard:
+    """The score of one contact at ``at`` (seconds), with the rules that make it up."""
+    engine = make_engine(database_url)
+    try:
+        with UnitOfWork(engine) as uow:
+            model = published_model(uow)
+            contact = find_contact(uow, contact_key)
+            account = uow.accounts.traits_of(contact.account_id) if contact.account_id else {}
+            record = contact_record(contact.traits, account)
+            label = contact.user_id or contact.anonymous_id or str(contact.id)
+            if contact.last_event_at is None or at >= contact.last_event_at:
+                state = {rule: Accumulator(s, t_ref) for rule, (s, t_ref) in uow.score_state.load(contact.id).items()}
+                return scoring.score_card(model, contact=label, record=record, state=state, at=at)
+            events = [_core_event(e) for e in uow.events.of_contact(contact.id, until_ms=int(at * 1000))]
+            return scoring.score_contact(model, contact=label, record=record, events=events, at=at)
+    finally:
+        engine.dispose()
+
+
+def find_contact(uow: UnitOfWork, key: str) -> ContactRecord:
+    """A contact by user id, then anonymous id, then e-mail, then internal ``#id``."""
+    contact = uow.contacts.get_by_user_id(key) or uow.contacts.get_by_anonymous_id(key)
+    if contact is None and "@" in key:
+        contact = uow.contacts.get_by_email(key.strip().lower())
+    if contact is None and key.startswith("#") and key[1:].isdigit():
+        contact = uow.contacts.get(int(key[1:]))
+    if contact is None:
+        raise NotFound(f"no contact with user id, anonymous id or e-mail {key!r}")
+    return contact
+
+
+@dataclass(frozen=True, slots=True)
+class LeadFilter:
+    grades: tuple[str, ...] = ()
+    temperatures: tuple[str, ...] = ()
+    include_excluded: bool = False
+
+
+def leads(
+    database_url: str,
+    at: float,
+    *,
+    top: int | None = 20,
+    where: LeadFilter = LeadFilter(),
+    order: Literal["score", "fit", "engagement"] = "score",
+) -> pl.DataFrame:
+    """Contacts ranked by score at ``at``: ``contact, email, fit, engagement, score, grade,
+    engagement_level, temperature`` plus ``contact_id``."""
+    with BulkSession.open(database_url) as bulk:
+        model = _model(database_url)
+        contacts = bulk.read_contacts(["user_id", "anonymous_id", "email", "fit_raw", "excluded", "last_event_at"])
+        state = _state_at(bulk, model, contacts, at)
+    scores = vectorized.score_frame(model, contacts.select("contact_id", "fit_raw", "excluded"), state, at)
+    frame = contacts.select(
+        "contact_id", pl.coalesce("user_id", "anonymous_id").alias("contact"), "email"
+    ).join(scores, on="contact_id")
+    if not where.include_excluded:
+        frame = frame.filter(~pl.col("excluded"))
+    if where.grades:
+        frame = frame.filter(pl.col("grade").is_in(list(where.grades)))
+    if where.temperatures:
+        frame = frame.filter(pl.col("temperature").is_in(list(where.temperatures)))
+    frame = frame.sort([order, "contact"], descending=[True, False])
+    return frame.head(top) if top is not None else frame
+
+
+def _state_at(bulk: BulkSession, model: ScoringModel, contacts: pl.DataFrame, at: float) -> pl.DataFrame:
+    """Accumulators valid at ``at``: the cache for contacts whose last event is not after
+    ``at``, a replay of the log up to ``at`` for the others."""
+    stale = contacts.filter(pl.col("last_event_at") > at)["contact_id"]
+    cached = bulk.load_state()
+    if stale.is_empty():
+        return cached
+    history = to_scoring_frame(bulk.read_events(stale, until_ms=int(at * 1000)))
+    replayed = vectorized.accumulate(model, history, until=at)
+    return pl.concat([cached.filter(~pl.col("contact_id").is_in(stale.implode())), replayed], how="vertical_relaxed")
+
+
+def _model(database_url: str) -> ScoringModel:
+    engine = make_engine(database_url)
+    try:
+        with UnitOfWork(engine) as uow:
+            return published_model(uow)
+    finally:
+        engine.dispose()
+
+
+def _core_event(record: EventRecord) -> Event:
+    message: dict[str, Any] = {
+        "type": record.type,
+        "event": record.event,
+        "userId": record.user_id,
+        "anonymousId": record.anonymous_id,
+        "messageId": record.message_id,
+        "properties": record.properties or {},
+        "context": record.context or {},
+        "traits": record.traits or {},
+    }
+    return Event(message_id=record.message_id, ts=record.ts / 1000.0, type=record.type, name=record.event, record=message)
+
+
+def card_to_json(card: ScoreCard) -> dict[str, Any]:
+    """The ``explain`` JSON shape of DESIGN.md ("Reference shapes")."""
+    return {
+        "contact": card.contact,
+        "at": iso_utc(card.at),
+        "excluded": card.excluded,
+        "fit": _round(card.fit),
+        "engagement": _round(card.engagement),
+        "score": _round(card.score),
+        "grade": card.grade,
+        "engagement_level": card.engagement_level,
+        "temperature": card.temperature,
+        "fit_raw": _round(card.fit_raw),
+        "engagement_raw": _round(card.engagement_raw),
+        "breakdown": [{"rule": c.rule, "kind": c.kind, "points": _round(c.points)} for c in card.breakdown],
+    }
+
+
+def dumps(document: Any) -> str:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+
+
+def iso_utc(seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    text = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def _round(value: float) -> float:
+    """Six decimals: exact enough for any check, free of binary noise like 57.599999999999994."""
+    rounded = round(value, 6)
+    return 0.0 if rounded == 0 else rounded

@@ -1,0 +1,140 @@
+"""The database schema as SQLAlchemy Core tables (the migrations create exactly these).
+
+Conventions: timestamps are ``BIGINT`` milliseconds since the Unix epoch (UTC), except
+``contacts.last_event_at`` and ``score_state.t_ref`` which are ``FLOAT`` seconds, the unit of
+the scoring core. JSON documents (traits, properties, context) are stored as text written by
+orjson, so SQLite and PostgreSQL behave alike and the bulk layer moves plain strings.
+
+``events`` and ``score_state`` are clustered by their primary key (``WITHOUT ROWID`` on
+SQLite) and carry no other index: see docs/architecture.md, "Event log".
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+IDENTITY_KINDS = ("user_id", "anonymous_id", "email")
+MODEL_STATUSES = ("draft", "published", "retired")
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("key", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=True),
+    Column("domain", Text, nullable=True, index=True),
+    Column("traits", Text, nullable=False, server_default=text("'{}'")),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+"""Companies (Segment ``group`` calls, CSV ``account.*`` columns), keyed by an external key."""
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("user_id", Text, nullable=True, unique=True),
+    Column("anonymous_id", Text, nullable=True, index=True),
+    Column("email", Text, nullable=True, index=True),
+    Column("traits", Text, nullable=False, server_default=text("'{}'")),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=True, index=True),
+    Column("excluded", Boolean, nullable=False, server_default=false()),
+    Column("fit_raw", Float, nullable=False, server_default=text("0")),
+    Column("first_seen_at", BigInteger, nullable=True),
+    Column("last_event_at", Float, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+"""People, known (``user_id``) or anonymous. ``fit_raw`` caches the raw fit points;
+``last_event_at`` (seconds) is the latest event time counted in the score state."""
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("kind", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("contact_id", BigInteger, ForeignKey("contacts.id"), nullable=False, index=True),
+    PrimaryKeyConstraint("kind", "value"),
+)
+"""Every identifier seen for a contact: ``kind`` is one of :data:`IDENTITY_KINDS`."""
+
+events = Table(
+    "events",
+    metadata,
+    Column("contact_id", BigInteger, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("event", Text, nullable=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("user_id", Text, nullable=True),
+    Column("anonymous_id", Text, nullable=True),
+    Column("properties", Text, nullable=True),
+    Column("context", Text, nullable=True),
+    Column("traits", Text, nullable=True),
+    Column("machine", Boolean, nullable=False, server_default=false()),
+    PrimaryKeyConstraint("contact_id", "message_id"),
+    sqlite_with_rowid=False,
+)
+"""The append-only event log, the source of truth of every score."""
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("yaml", Text, nullable=False),
+    Column("checksum", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("published_at", BigInteger, nullable=True),
+    UniqueConstraint("revision"),
+)
+"""Scoring model files: ``version`` is the file format version, ``revision`` counts drafts and
+publications (1, 2, 3 …); at most one row is ``published``."""
+
+score_state = Table(
+    "score_state",
+    metadata,
+    Column("contact_id", BigInteger, nullable=False),
+    Column("rule_id", Text, nullable=False),
+    Column("s", Float, nullable=False),
+    Column("t_ref", Float, nullable=False),
+    PrimaryKeyConstraint("contact_id", "rule_id"),
+    sqlite_with_rowid=False,
+)
+"""Decayed accumulators ``(s, t_ref)`` per contact and engagement rule (a cache of the log)."""
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=True),
+)
+"""Small settings, e.g. which model revision the score state was computed with."""
