@@ -17,14 +17,14 @@ from factories import (
     make_fit_rule,
     make_model,
 )
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from leadscore.core import grading, scoring, vectorized
 from leadscore.core.decay import Accumulator
 from leadscore.core.types import Comparison, Event, Limit, ScoringModel
 
-EMAIL_GROUP_CAP = 20.0
+EMAIL_GROUP_CAP = 5.0
 MODEL: ScoringModel = make_model(
     fit_max=60.0,
     fit_rules=[
@@ -37,7 +37,7 @@ MODEL: ScoringModel = make_model(
     engagement_rules=[
         make_engagement_rule(id="click", on="Email Link Clicked", points=3.0, cap=15.0, group="email"),
         make_engagement_rule(id="open", on="Email Opened", points=2.0, half_life=7 * DAY, group="email"),
-        make_engagement_rule(id="open-any", on="Email Opened", points=0.5, half_life=DAY, machine=True, group="email"),
+        make_engagement_rule(id="open-any", on="Email Opened", points=0.5, half_life=HOUR, machine=True, group="email"),
         make_engagement_rule(
             id="pricing",
             on="page",
@@ -70,12 +70,26 @@ KINDS: list[tuple[str, str | None, str | None]] = [
 ]
 UNLIMITED_RULES = [rule for rule in MODEL.engagement_rules if rule.limit is None]
 
-offsets = st.one_of(
-    st.integers(min_value=0, max_value=72).map(lambda hours: hours * HOUR),  # busy days: limits bite
-    st.integers(min_value=0, max_value=90 * 24).map(lambda hours: hours * HOUR),  # ties and window edges
-    st.floats(min_value=0.0, max_value=90 * DAY, allow_nan=False),
-)
-raw_events = st.lists(st.tuples(st.sampled_from(KINDS), offsets, st.booleans()), max_size=40)
+RawEvents = list[tuple[tuple[str, str | None, str | None], float, bool]]
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, max_size: int = 40) -> tuple[RawEvents, float]:
+    """Events (kind, offset from T0, machine?) spread over a drawn span, and a reading time that
+    is among them (caps, group caps and limits bite), just after them, or long after them."""
+    span = draw(st.sampled_from([HOUR, DAY, 3 * DAY, 30 * DAY, 120 * DAY]))
+    grain = draw(st.sampled_from([0.0, 1.0, HOUR]))  # coarse grains make ties and window edges
+
+    def offset(fraction: float) -> float:
+        value = fraction * span
+        return value - value % grain if grain else value
+
+    items = draw(st.lists(st.tuples(st.sampled_from(KINDS), st.floats(0.0, 1.0), st.booleans()), max_size=max_size))
+    raw = [(kind, offset(fraction), bot) for kind, fraction, bot in items]
+    at = T0 + offset(draw(st.floats(0.0, 1.2))) + draw(st.sampled_from([0.0, 0.0, 0.0, 400 * DAY]))
+    return raw, at
+
+
 records = st.fixed_dictionaries(
     {
         "traits": st.fixed_dictionaries(
@@ -97,7 +111,7 @@ records = st.fixed_dictionaries(
 )
 
 
-def build_events(raw: list[tuple[tuple[str, str | None, str | None], float, bool]], prefix: str = "m") -> list[Event]:
+def build_events(raw: RawEvents, prefix: str = "m") -> list[Event]:
     events = []
     for index, ((call, name, path), offset, bot) in enumerate(raw):
         events.append(
@@ -120,13 +134,13 @@ def assert_cards_equal(left: Any, right: Any) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(raw=raw_events, record=records, data=st.data(), delay=st.floats(min_value=0.0, max_value=200 * DAY))
+@given(scenario=scenarios(), record=records, data=st.data())
 def test_any_permutation_of_events_gives_the_same_score(
-    raw: list[Any], record: dict[str, Any], data: st.DataObject, delay: float
+    scenario: tuple[RawEvents, float], record: dict[str, Any], data: st.DataObject
 ) -> None:
+    raw, at = scenario
     events = build_events(raw)
     shuffled = data.draw(st.permutations(events))
-    at = T0 + 90 * DAY + delay
     first = scoring.score_contact(MODEL, contact="c", record=record, events=events, at=at)
     second = scoring.score_contact(MODEL, contact="c", record=record, events=shuffled, at=at)
     assert_cards_equal(first, second)
@@ -134,8 +148,9 @@ def test_any_permutation_of_events_gives_the_same_score(
 
 
 @settings(max_examples=150, deadline=None)
-@given(raw=raw_events, data=st.data())
-def test_incremental_adds_in_arrival_order_equal_full_replay(raw: list[Any], data: st.DataObject) -> None:
+@given(scenario=scenarios(), data=st.data())
+def test_incremental_adds_in_arrival_order_equal_full_replay(scenario: tuple[RawEvents, float], data: st.DataObject) -> None:
+    raw, _ = scenario
     arrival = data.draw(st.permutations(build_events(raw)))  # arbitrary order: many late events
     incremental = {rule.id: Accumulator.empty() for rule in UNLIMITED_RULES}
     for event in arrival:
@@ -143,7 +158,7 @@ def test_incremental_adds_in_arrival_order_equal_full_replay(raw: list[Any], dat
             if rule.limit is None:
                 incremental[rule.id] = incremental[rule.id].add(rule.points, event.ts, rule.half_life)
     replay = scoring.accumulate(MODEL, arrival)
-    at = T0 + 91 * DAY
+    at = T0 + 121 * DAY
     for rule in UNLIMITED_RULES:
         expected = replay.get(rule.id, Accumulator.empty())
         assert incremental[rule.id].t_ref == expected.t_ref
@@ -165,10 +180,11 @@ def test_after_exactly_one_half_life_a_contribution_is_halved(points: float, hal
 
 
 @settings(max_examples=150, deadline=None)
-@given(raw=raw_events, delay=st.floats(min_value=0.0, max_value=200 * DAY))
-def test_caps_are_never_exceeded(raw: list[Any], delay: float) -> None:
-    state = scoring.accumulate(MODEL, build_events(raw))
-    points = scoring.rule_points_at(MODEL, state, T0 + 90 * DAY + delay)
+@given(scenario=scenarios())
+def test_caps_are_never_exceeded(scenario: tuple[RawEvents, float]) -> None:
+    raw, at = scenario
+    state = scoring.accumulate(MODEL, build_events(raw), until=at)
+    points = scoring.rule_points_at(MODEL, state, at)
     for rule in MODEL.engagement_rules:
         if rule.cap is not None:
             assert abs(points[rule.id]) <= rule.cap * (1 + 1e-12)
@@ -177,9 +193,10 @@ def test_caps_are_never_exceeded(raw: list[Any], delay: float) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(raw=raw_events, record=records, delay=st.floats(min_value=0.0, max_value=200 * DAY))
-def test_the_explanation_adds_up_to_the_score(raw: list[Any], record: dict[str, Any], delay: float) -> None:
-    card = scoring.score_contact(MODEL, contact="c", record=record, events=build_events(raw), at=T0 + 90 * DAY + delay)
+@given(scenario=scenarios(), record=records)
+def test_the_explanation_adds_up_to_the_score(scenario: tuple[RawEvents, float], record: dict[str, Any]) -> None:
+    raw, at = scenario
+    card = scoring.score_contact(MODEL, contact="c", record=record, events=build_events(raw), at=at)
     fit_sum = sum(part.points for part in card.breakdown if part.kind == "fit")
     engagement_sum = sum(part.points for part in card.breakdown if part.kind == "engagement")
     if card.excluded:
@@ -195,13 +212,21 @@ def near_a_threshold(value: float, thresholds: tuple[tuple[str, float], ...]) ->
     return any(abs(value - minimum) < 1e-7 for _, minimum in thresholds)
 
 
-@settings(max_examples=60, deadline=None)
+CLICKS_OVER_THE_GROUP_CAP: RawEvents = [(KINDS[0], hour * HOUR, False) for hour in range(5)]
+
+
+@settings(max_examples=80, deadline=None)
 @given(
-    contacts=st.lists(st.tuples(raw_events, records), min_size=1, max_size=4),
-    delay=st.floats(min_value=-30 * DAY, max_value=200 * DAY),
+    scenario=scenarios(max_size=25),
+    more=st.lists(st.tuples(scenarios(max_size=25), records), max_size=3),
+    record=records,
 )
-def test_vectorised_scores_equal_pure_scores(contacts: list[Any], delay: float) -> None:
-    at = T0 + 60 * DAY + delay
+@example(scenario=(CLICKS_OVER_THE_GROUP_CAP, T0 + 5 * HOUR), more=[], record={"traits": {}, "account": {}})
+def test_vectorised_scores_equal_pure_scores(
+    scenario: tuple[RawEvents, float], more: list[tuple[tuple[RawEvents, float], dict[str, Any]]], record: dict[str, Any]
+) -> None:
+    raw, at = scenario  # every contact is read at the first contact's reading time
+    contacts = [(raw, record), *[(other_raw, other_record) for (other_raw, _), other_record in more]]
     events_by_contact = {cid: build_events(raw, prefix=f"c{cid}-") for cid, (raw, _) in enumerate(contacts)}
     records_by_contact = {cid: record for cid, (_, record) in enumerate(contacts)}
     frame = events_frame(events_by_contact)

@@ -253,3 +253,19 @@ def test_model_without_fit_rules_or_exclusions_scores_engagement_only() -> None:
     scores = vectorized.score_frame(model, fit, state, T0).sort("contact_id")
     assert scores["engagement"].to_list() == [0.0, 50.0]
     assert scores["engagement_level"].to_list() == ["4", "2"]
+
+
+@pytest.mark.parametrize("span", [10 * DAY, 40 * DAY])  # within / beyond 900 half-lives of one hour
+def test_accumulate_is_exact_for_short_half_lives_over_long_spans(span: float) -> None:
+    model = make_model(engagement_rules=[make_engagement_rule(id="visit", on="page", points=2.0, half_life=HOUR)])
+    events = {
+        1: [page("a", T0), page("b", T0 + 30 * 60), page("c", T0 + HOUR)],
+        2: [page("d", T0 + span - 2 * HOUR), page("e", T0 + span)],
+    }
+    state = state_dict(vectorized.accumulate(model, events_frame(events)))
+    for contact_id, contact_events in events.items():
+        expected = scoring.accumulate(model, contact_events)["visit"]
+        s, t_ref = state[(contact_id, "visit")]
+        assert t_ref == expected.t_ref
+        assert s == pytest.approx(expected.s, rel=1e-12)
+    assert state[(1, "visit")][0] == pytest.approx(2.0 + 2.0 * 2**-0.5 + 1.0, rel=1e-12)

@@ -1,7 +1,8 @@
 """Vectorised (polars) scoring: the numbers of :mod:`leadscore.core.scoring` over whole frames.
 
-Used by bulk import, rescore and leads lists. It must agree with the per-contact scorer to 1e-9,
-so every formula below repeats the pure one operation for operation.
+Used by bulk import, rescore and leads lists. It agrees with the per-contact scorer to 1e-9
+(relative): normalisation, caps and labels repeat the pure operations one for one, and decayed
+sums differ from the pure ones only by floating-point summation order.
 
 Frames:
 
@@ -20,20 +21,20 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 
 from leadscore.core import grading
+from leadscore.core.prefilter import evaluate_sparse
 from leadscore.core.conditions import TOP_LEVEL_COLUMNS, referenced_fields, to_expr
 from leadscore.core.types import Condition, EngagementRule, ScoringModel
 
 OPTIONAL_EVENT_COLUMNS = ("type", "event", "properties", "context", "traits", "account", "user_id", "anonymous_id")
-MATCH_COLUMNS = ("contact_id", "message_id", "ts", "rule_id")
 STATE_SCHEMA = {"contact_id": pl.Int64, "rule_id": pl.Utf8, "s": pl.Float64, "t_ref": pl.Float64}
 MATCH_SCHEMA = {"contact_id": pl.Int64, "message_id": pl.Utf8, "ts": pl.Float64, "rule_id": pl.Utf8}
 POINTS_SCHEMA = {"contact_id": pl.Int64, "rule_id": pl.Utf8, "points": pl.Float64}
 
 _TRIGGER = "_trigger"
-_MACHINE = "_machine"
 
 
 def condition_expr(condition: Condition) -> pl.Expr:
@@ -61,14 +62,16 @@ def machine_expr(model: ScoringModel) -> pl.Expr:
 
 def flag_machine(model: ScoringModel, events: pl.DataFrame) -> pl.Series:
     """Boolean series ``machine``, one value per event row."""
+    if model.machine is None:
+        return pl.Series("machine", np.zeros(events.height, dtype=bool))
     frame = with_optional_columns(events)
-    return frame.with_columns(machine_expr(model).alias("machine"))["machine"]
+    return evaluate_sparse(frame, model.machine).alias("machine")
 
 
-def _referenced_columns(model: ScoringModel) -> list[str]:
+def _referenced_columns(model: ScoringModel, *, with_machine: bool = True) -> list[str]:
     """The frame columns the rules' conditions and the machine condition read."""
     conditions = [rule.where for rule in model.engagement_rules if rule.where is not None]
-    if model.machine is not None:
+    if model.machine is not None and with_machine:
         conditions.append(model.machine)
     columns: set[str] = set()
     for condition in conditions:
@@ -77,15 +80,18 @@ def _referenced_columns(model: ScoringModel) -> list[str]:
     return sorted(columns - {"contact_id", "message_id", "ts"})
 
 
-def _rule_flag(model: ScoringModel, rule: EngagementRule) -> pl.Expr:
-    """True where the rule counts an event already known to match its ``on``."""
+def _rule_flag(model: ScoringModel, rule: EngagementRule, *, flagged: bool = False) -> pl.Expr:
+    """True where the rule counts an event already known to match its ``on``; with ``flagged``
+    the frame's boolean ``machine`` column (computed with this model) replaces the condition."""
     flag = condition_expr(rule.where) if rule.where is not None else pl.lit(True)
     if model.machine is not None and not rule.machine:
-        flag = flag & ~machine_expr(model)
+        flag = flag & ~(pl.col("machine") if flagged else machine_expr(model))
     return flag
 
 
-def _rule_matches(model: ScoringModel, events: pl.DataFrame) -> list[tuple[EngagementRule, pl.LazyFrame]]:
+def _rule_matches(
+    model: ScoringModel, events: pl.DataFrame, *, flagged: bool = False
+) -> list[tuple[EngagementRule, pl.LazyFrame]]:
     """Per engagement rule, the ``[contact_id, message_id, ts]`` of the events it counts.
 
     Events are split by trigger name first, so the JSON work of a rule's ``where`` and of the
@@ -97,7 +103,8 @@ def _rule_matches(model: ScoringModel, events: pl.DataFrame) -> list[tuple[Engag
     if not rules or events.height == 0:
         return []
     triggers = sorted({rule.on for rule in rules})
-    wanted = ["contact_id", "message_id", "ts", "type", "event", *_referenced_columns(model)]
+    wanted = ["contact_id", "message_id", "ts", "type", "event", *(["machine"] if flagged else []),
+              *_referenced_columns(model, with_machine=not flagged)]
     frame = with_optional_columns(events.select([name for name in dict.fromkeys(wanted) if name in events.columns]))
     candidates = frame.lazy().with_columns(trigger_expr().alias(_TRIGGER)).filter(pl.col(_TRIGGER).is_in(triggers))
     partitions = candidates.collect().partition_by(_TRIGGER, as_dict=True, include_key=False)
@@ -105,24 +112,28 @@ def _rule_matches(model: ScoringModel, events: pl.DataFrame) -> list[tuple[Engag
     plans: list[pl.LazyFrame] = []
     for (trigger,), part in partitions.items():
         on_trigger = [rule for rule in rules if rule.on == trigger]
-        flags = [_rule_flag(model, rule).alias(f"_rule_{index}") for index, rule in enumerate(on_trigger)]
+        flags = [_rule_flag(model, rule, flagged=flagged).alias(f"_rule_{index}") for index, rule in enumerate(on_trigger)]
         flagged_rules.append(on_trigger)
         plans.append(part.lazy().select("contact_id", "message_id", "ts", *flags))
     matches: list[tuple[EngagementRule, pl.LazyFrame]] = []
-    for on_trigger, flagged in zip(flagged_rules, pl.collect_all(plans), strict=True):
+    for on_trigger, evaluated in zip(flagged_rules, pl.collect_all(plans), strict=True):
         for index, rule in enumerate(on_trigger):
-            counted = flagged.lazy().filter(pl.col(f"_rule_{index}")).select("contact_id", "message_id", "ts")
+            counted = evaluated.lazy().filter(pl.col(f"_rule_{index}")).select("contact_id", "message_id", "ts")
             matches.append((rule, counted))
     order = {rule.id: position for position, rule in enumerate(rules)}
     return sorted(matches, key=lambda pair: order[pair[0].id])
 
 
-def match_events(model: ScoringModel, events: pl.DataFrame) -> pl.DataFrame:
+def match_events(model: ScoringModel, events: pl.DataFrame, *, flagged: bool = False) -> pl.DataFrame:
     """One row ``[contact_id, message_id, ts, rule_id]`` per event and engagement rule counting it
-    (``on`` and ``where`` hold; machine activity only for rules with ``machine: true``)."""
+    (``on`` and ``where`` hold; machine activity only for rules with ``machine: true``).
+
+    ``flagged=True`` says the frame's boolean ``machine`` column was computed by
+    :func:`flag_machine` with this same model, so the machine condition is not evaluated again.
+    """
     plans = [
         counted.with_columns(pl.lit(rule.id, dtype=pl.Utf8).alias("rule_id"))
-        for rule, counted in _rule_matches(model, events)
+        for rule, counted in _rule_matches(model, events, flagged=flagged)
     ]
     if not plans:
         return pl.DataFrame(schema=MATCH_SCHEMA)
@@ -130,18 +141,23 @@ def match_events(model: ScoringModel, events: pl.DataFrame) -> pl.DataFrame:
 
 
 def _limited(rule: EngagementRule, counted: pl.LazyFrame) -> pl.LazyFrame:
-    """The events of one rule left after its frequency limit (all of them when it has none)."""
+    """The events of one rule left after its frequency limit (all of them when it has none).
+
+    Only windows holding more events than the limit are sorted by ``(ts, message_id)``.
+    """
     if rule.limit is None:
         return counted
     per, count = rule.limit.per, rule.limit.count
     window = pl.lit(0, dtype=pl.Int64) if per is None else (pl.col("ts") / per).floor().cast(pl.Int64)
-    rank = pl.int_range(pl.len()).over(["contact_id", "_window"])
-    return (
-        counted.with_columns(window.alias("_window"))
+    keys = ["contact_id", "_window"]
+    windowed = counted.with_columns(window.alias("_window")).with_columns(pl.len().over(keys).alias("_in_window"))
+    crowded = (
+        windowed.filter(pl.col("_in_window") > count)
         .sort(["ts", "message_id"])
-        .filter(rank < count)
-        .drop("_window")
+        .filter(pl.int_range(pl.len()).over(keys) < count)
     )
+    kept = pl.concat([windowed.filter(pl.col("_in_window") <= count), crowded])
+    return kept.select("contact_id", "message_id", "ts")
 
 
 def _by_rule(model: ScoringModel, matches: pl.DataFrame) -> list[tuple[EngagementRule, pl.LazyFrame]]:
@@ -170,15 +186,43 @@ def _half_life_value(half_life: float | None) -> float:
     return math.inf if half_life is None else float(half_life)
 
 
-def _accumulated(rule: EngagementRule, counted: pl.LazyFrame) -> pl.LazyFrame:
-    """``[contact_id, rule_id, s, t_ref]`` of one rule's counted events, per contact."""
-    t_ref = pl.col("ts").max().over("contact_id")
-    decay = pl.lit(2.0).pow(-(pl.col("t_ref") - pl.col("ts")) / _half_life_value(rule.half_life))
+LANDMARK_SPAN = 900.0  # half-lives; 2^-900 keeps every decayed term a normal float
+
+
+def _accumulated(rule: EngagementRule, counted: pl.DataFrame) -> pl.LazyFrame:
+    """``[contact_id, rule_id, s, t_ref]`` of one rule's counted events, per contact.
+
+    ``s = Σ p·2^(-(t_ref - ts)/h)`` with ``t_ref`` the contact's latest event. When all the
+    rule's events lie within ``LANDMARK_SPAN`` half-lives, this is computed in one pass as
+    ``2^((L - t_ref)/h) · Σ p·2^((ts - L)/h)`` with the landmark ``L`` = the rule's latest event
+    (forward decay); otherwise each contact's ``t_ref`` is joined back first.
+    """
+    half_life = _half_life_value(rule.half_life)
+    points = float(rule.points)
+    if counted.height == 0:
+        return pl.DataFrame(schema=STATE_SCHEMA).lazy()
+    frame = counted.lazy()
+    rule_id = pl.lit(rule.id, dtype=pl.Utf8).alias("rule_id")
+    t_min, t_max = counted.select(pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last")).row(0)
+    if (t_max - t_min) / half_life <= LANDMARK_SPAN:
+        landmark = pl.lit(t_max)
+        forward = (points * pl.lit(2.0).pow((pl.col("ts") - landmark) / half_life)).sum()
+        return (
+            frame.group_by("contact_id")
+            .agg(forward.alias("_forward"), pl.col("ts").max().alias("t_ref"))
+            .select(
+                "contact_id",
+                rule_id,
+                (pl.col("_forward") * pl.lit(2.0).pow((landmark - pl.col("t_ref")) / half_life)).alias("s"),
+                "t_ref",
+            )
+        )
+    decay = pl.lit(2.0).pow(-(pl.col("t_ref") - pl.col("ts")) / half_life)
     return (
-        counted.with_columns(t_ref.alias("t_ref"))
+        frame.with_columns(pl.col("ts").max().over("contact_id").alias("t_ref"))
         .group_by("contact_id")
-        .agg((float(rule.points) * decay).sum().alias("s"), pl.col("t_ref").first())
-        .select("contact_id", pl.lit(rule.id, dtype=pl.Utf8).alias("rule_id"), "s", "t_ref")
+        .agg((points * decay).sum().alias("s"), pl.col("t_ref").first())
+        .select("contact_id", rule_id, "s", "t_ref")
     )
 
 
@@ -192,16 +236,19 @@ def accumulate_matches(model: ScoringModel, matches: pl.DataFrame) -> pl.DataFra
     """State frame of counted matches: ``t_ref`` = latest ``ts``, ``s = Σ p·2^(-(t_ref - ts)/h)``."""
     if matches.height == 0:
         return pl.DataFrame(schema=STATE_SCHEMA)
-    return _collect_state([_accumulated(rule, counted) for rule, counted in _by_rule(model, matches)])
+    by_rule = _by_rule(model, matches)
+    counted = pl.collect_all([frame for _, frame in by_rule])
+    return _collect_state([_accumulated(rule, frame) for (rule, _), frame in zip(by_rule, counted, strict=True)])
 
 
 def accumulate(model: ScoringModel, events: pl.DataFrame, until: float | None = None) -> pl.DataFrame:
     """State frame of all contacts replayed from their events with ``ts <= until`` (exact):
-    matching, limits and decayed sums in one parallel plan per rule."""
+    matching and limits in one parallel plan per rule, then the decayed sums."""
     if until is not None:
         events = events.filter(pl.col("ts") <= until)
-    plans = [_accumulated(rule, _limited(rule, counted)) for rule, counted in _rule_matches(model, events)]
-    return _collect_state(plans)
+    matches = _rule_matches(model, events)
+    counted = pl.collect_all([_limited(rule, frame) for rule, frame in matches])
+    return _collect_state([_accumulated(rule, frame) for (rule, _), frame in zip(matches, counted, strict=True)])
 
 
 def rule_parameters(model: ScoringModel) -> pl.DataFrame:
@@ -254,22 +301,15 @@ def rule_points(model: ScoringModel, state: pl.DataFrame, at: float) -> pl.DataF
     capped group's members sum to at most ``±cap`` (same as ``scoring.rule_points_at``)."""
     parameters = rule_parameters(model).lazy()
     value = (pl.col("s") * _decay(at - pl.col("t_ref"))).clip(-pl.col("_cap"), pl.col("_cap"))
-    group_total = pl.col("_value").sum().over(["contact_id", "_group"])
-    over_cap = pl.col("_group_cap").is_not_null() & (pl.col("_group_total").abs() > pl.col("_group_cap"))
-    scaled = pl.col("_value") * (pl.col("_group_cap") / pl.col("_group_total").abs())
-    return (
-        state.lazy()
-        .join(parameters, on="rule_id")
-        .with_columns(value.alias("_value"))
-        .with_columns(group_total.alias("_group_total"))
-        .select(
-            "contact_id",
-            "rule_id",
-            pl.when(over_cap).then(scaled).otherwise(pl.col("_value")).alias("points"),
-        )
-        .collect()
-        .cast(POINTS_SCHEMA)
-    )
+    valued = state.lazy().join(parameters, on="rule_id").with_columns(value.alias("points"))
+    if not any(rule.group in model.group_caps for rule in model.engagement_rules if rule.group is not None):
+        return valued.select(list(POINTS_SCHEMA)).collect().cast(POINTS_SCHEMA)
+    in_capped_group = pl.col("_group_cap").is_not_null()
+    group_total = pl.col("points").sum().over(["contact_id", "_group"]).abs()
+    scale = pl.when(group_total > pl.col("_group_cap")).then(pl.col("_group_cap") / group_total).otherwise(1.0)
+    grouped = valued.filter(in_capped_group).with_columns(pl.col("points") * scale)
+    plan = pl.concat([valued.filter(~in_capped_group), grouped]).select(list(POINTS_SCHEMA))
+    return plan.collect().cast(POINTS_SCHEMA)
 
 
 def fit_frame(model: ScoringModel, contacts: pl.DataFrame) -> pl.DataFrame:

@@ -66,31 +66,38 @@ def read_csv_chunks(
         yield SourceChunk(messages=messages, raw_rows=_raw_lookup(piece, parsed), bytes_read=position())
 
 
-def _row_ends(buffer: bytes) -> np.ndarray:
-    """Offsets of the newlines that end rows (not inside quotes)."""
+def _row_ends(buffer: bytes, *, inside_quotes: bool = False) -> np.ndarray:
+    """Offsets of the newlines that end rows (not inside quotes), given the state at the start."""
     data = np.frombuffer(buffer, dtype=np.uint8)
     newlines = np.flatnonzero(data == _NEWLINE)
     quotes = np.flatnonzero(data == _QUOTE)
-    return newlines[(np.searchsorted(quotes, newlines) & 1) == 0]
+    return newlines[(np.searchsorted(quotes, newlines) & 1) == int(inside_quotes)]
 
 
 def _pieces(stream: BinaryIO, chunk_rows: int) -> Iterator[bytes]:
-    """The stream cut after every ``chunk_rows`` rows; the first piece has one more (the header)."""
+    """The stream cut after every ``chunk_rows`` rows; the first piece has one more (the header).
+
+    Row ends are found once per block read, carrying the quote state from block to block.
+    """
     buffer = b""
+    ends = np.empty(0, dtype=np.int64)
+    quotes = 0  # double quotes in ``buffer``
     eof = False
     wanted = chunk_rows + 1
     while not eof or buffer:
-        ends = _row_ends(buffer)
         while len(ends) < wanted and not eof:
             average = len(buffer) / len(ends) if len(ends) else 200.0
             block = stream.read(max(_MIN_BLOCK, int((wanted - len(ends)) * average * 1.1)))
             if not block:
                 eof = True
                 break
+            ends = np.concatenate((ends, _row_ends(block, inside_quotes=bool(quotes & 1)) + len(buffer)))
+            quotes += block.count(b'"')
             buffer += block
-            ends = _row_ends(buffer)
         cut = int(ends[wanted - 1]) + 1 if len(ends) >= wanted else len(buffer)
         piece, buffer = buffer[:cut], buffer[cut:]
+        quotes -= piece.count(b'"')
+        ends = ends[ends >= cut] - cut
         wanted = chunk_rows
         if piece:
             yield piece

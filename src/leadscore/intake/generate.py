@@ -166,8 +166,13 @@ def generate_events(
     )
     is_page = pl.col("kind") == "page"
     email_campaign = len(vocab.CAMPAIGN_TAGS)  # the newsletter tag, listed last
-    tag = pl.when(pl.col("email")).then(pl.lit(email_campaign)).when(is_page & (pl.col("campaign") < email_campaign)).then(pl.col("campaign"))
-    tag = tag.fill_null(-1)
+    tag = (
+        pl.when(pl.col("email"))
+        .then(pl.lit(email_campaign))
+        .when(is_page & (pl.col("campaign") < email_campaign))
+        .then(pl.col("campaign"))
+        .otherwise(-1)
+    )
 
     def campaign_part(part: int) -> pl.Expr:
         tags = (*vocab.CAMPAIGN_TAGS, vocab.EMAIL_CAMPAIGN)

@@ -12,7 +12,6 @@ the function is called (missing file, unknown format) or, for a bad header, on t
 from __future__ import annotations
 
 import gzip
-import io
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -162,5 +161,4 @@ def _decompressed(raw: BinaryIO, stack: ExitStack) -> BinaryIO:
     raw.seek(0)
     if magic != _GZIP_MAGIC:
         return raw
-    gzip_file = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
-    return io.BufferedReader(gzip_file, buffer_size=1 << 20)  # type: ignore[arg-type]
+    return stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))

@@ -25,7 +25,7 @@ import hashlib
 import polars as pl
 
 from leadscore.intake.frames import CONTACTS_SCHEMA, EVENT_TYPES, EVENTS_SCHEMA, MAX_MESSAGE_BYTES
-from leadscore.intake.timestamps import parse_timestamp_ms
+from leadscore.intake.timestamps import parse_timestamps_ms
 
 _TIME_FIELDS = (
     ("timestamp", "timestamp"),
@@ -65,8 +65,10 @@ def _time_checks() -> list[tuple[pl.Expr, pl.Expr]]:
     ]
 
 
-def _parsed_times() -> list[pl.Expr]:
-    return [parse_timestamp_ms(present(pl.col(c))).alias(f"_{c}_ms") for c, _ in _TIME_FIELDS]
+def _parsed_times(messages: pl.DataFrame) -> list[pl.Series]:
+    """The time fields of ``messages`` parsed to milliseconds (``_timestamp_ms`` …)."""
+    texts = messages.select(present(pl.col(c)).alias(f"_{c}_ms") for c, _ in _TIME_FIELDS)
+    return [parse_timestamps_ms(texts.get_column(f"_{c}_ms")) for c, _ in _TIME_FIELDS]
 
 
 def _event_time(received_at_ms: int | None, *, fallback_to_received: bool) -> tuple[pl.Expr, pl.Expr]:
@@ -96,7 +98,7 @@ def validate_events(messages: pl.DataFrame, *, received_at_ms: int) -> tuple[pl.
         present(pl.col("anonymous_id")).alias("_anon"),
         present(pl.col("message_id")).alias("_message"),
         present(pl.col("group_id")).alias("_group_any"),
-        *_parsed_times(),
+        *_parsed_times(messages),
     ).with_columns(
         pl.when(pl.col("_type") == "track").then(pl.col("_event_any")).alias("_event"),
         pl.when(pl.col("_type") == "group").then(pl.col("_group_any")).alias("_group"),
@@ -167,7 +169,7 @@ def validate_contacts(
         given_type.alias("_type"),
         present(pl.col("user_id")).alias("_user"),
         present(pl.col("anonymous_id")).alias("_anon"),
-        *_parsed_times(),
+        *_parsed_times(messages),
     )
     reason = _first_reason(
         [

@@ -9,6 +9,7 @@ they are written to a reject file (CSV: line, reason, raw) next to the good data
 from __future__ import annotations
 
 import csv
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from leadscore.core import vectorized
 from leadscore.core.types import ScoringModel
 from leadscore.intake import read_contacts, read_events
 from leadscore.services import traits as trait_updates
+from leadscore.services.pending import PendingScores
 from leadscore.services.models import published_model
 from leadscore.store.bulk import BulkSession
 from leadscore.store.engine import make_engine
@@ -58,22 +60,33 @@ def import_events(
     *,
     reject_path: Path | None = None,
     chunk_rows: int = 250_000,
+    flush_rows: int = 2_000_000,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import a file of Segment messages (CSV / JSON lines / Parquet) and score them."""
+    """Import a file of Segment messages (CSV / JSON lines / Parquet) and score them.
+
+    Events are stored chunk by chunk; score state is written and the transaction committed
+    every ``flush_rows`` stored events and at the end (see :mod:`leadscore.services.pending`).
+    """
     model = load_published_model(database_url)
     report = ImportReport()
     received_at = now_ms()
     with _RejectWriter(reject_path or _default_reject_path(path)) as rejects:
-        with BulkSession.open(database_url) as bulk:
-            for chunk in read_events(path, chunk_rows=chunk_rows, received_at_ms=received_at):
-                report.read += chunk.rows_read
-                rejects.write(chunk.rejects, report)
-                if not chunk.frame.is_empty():
-                    _store_event_chunk(bulk, model, chunk.frame, report)
-                bulk.commit()
-                if progress is not None:
-                    progress(chunk.bytes_read, chunk.total_bytes)
+        with BulkSession.open(database_url) as bulk, ThreadPoolExecutor(1, thread_name_prefix="writer") as writer:
+            batch = _EventBatch(bulk, model, report, writer)
+            try:
+                for chunk in read_events(path, chunk_rows=chunk_rows, received_at_ms=received_at):
+                    report.read += chunk.rows_read
+                    rejects.write(chunk.rejects, report)
+                    if not chunk.frame.is_empty():
+                        batch.store(chunk.frame)
+                    if batch.pending.rows >= flush_rows:
+                        batch.flush()
+                    if progress is not None:
+                        progress(chunk.bytes_read, chunk.total_bytes)
+                batch.flush()
+            finally:
+                batch.settle()
         report.reject_file = rejects.path if report.rejected else None
     return report
 
@@ -97,7 +110,7 @@ def import_contacts(
                 rejects.write(chunk.rejects, report)
                 frame = chunk.frame
                 if not frame.is_empty():
-                    frame = _with_contacts(bulk, frame, report)
+                    frame = _with_contact_ids(bulk, frame, report)
                     report.contacts_updated += trait_updates.apply(bulk, model, frame)
                     report.imported += frame.height
                 bulk.commit()
@@ -107,63 +120,82 @@ def import_contacts(
     return report
 
 
-def _store_event_chunk(bulk: BulkSession, model: ScoringModel, frame: pl.DataFrame, report: ImportReport) -> None:
-    frame = _with_contacts(bulk, frame, report)
-    unique = frame.unique(["contact_id", "message_id"], keep="first", maintain_order=True)
-    stored = bulk.existing_message_ids(unique.select("contact_id", "message_id"))
-    fresh = unique.join(stored, on=["contact_id", "message_id"], how="anti", maintain_order="left")
-    report.duplicates += frame.height - fresh.height
-    if fresh.is_empty():
-        return
-    scoring_frame = to_scoring_frame(fresh)
-    fresh = fresh.with_columns(machine=vectorized.flag_machine(model, scoring_frame))
-    bulk.insert_events(fresh.drop("line", "created", "group_id", strict=False))
-    report.imported += fresh.height
-    _update_scores(bulk, model, fresh, scoring_frame)
-    identifies = fresh.filter(pl.col("type").is_in(["identify", "group"]) & pl.col("traits").is_not_null())
-    if not identifies.is_empty():
-        report.contacts_updated += trait_updates.apply_messages(bulk, model, identifies)
+class _EventBatch:
+    """The events of one import between two flushes: contacts resolved once per key, duplicates
+    dropped, events stored, and their score contributions pending (see ``PendingScores``)."""
+
+    def __init__(self, bulk: BulkSession, model: ScoringModel, report: ImportReport, writer: Executor) -> None:
+        self.bulk, self.model, self.report, self.writer = bulk, model, report, writer
+        self._writing: Future[int] | None = None
+        self.pending = PendingScores(model)
+        # every identity key met in this import -> contact, and whether that contact already had
+        # events before the import (only those can hold duplicates of this file's messages)
+        self._contacts = pl.DataFrame(schema=_KEY_SCHEMA)
+        self._seen = pl.DataFrame(schema={"contact_id": pl.Int64, "message_id": pl.String})
+
+    def settle(self) -> None:
+        """Wait for the events being written (the database is used by one call at a time; the
+        insert of a chunk overlaps with scoring it and reading the next one)."""
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()
+
+    def store(self, frame: pl.DataFrame) -> None:
+        self.settle()
+        frame = self._with_contacts(frame)
+        unique = frame.unique(["contact_id", "message_id"], keep="first", maintain_order=True)
+        fresh = unique.join(self._seen, on=["contact_id", "message_id"], how="anti")
+        earlier = fresh.filter(pl.col("had_events"))
+        if not earlier.is_empty():
+            stored = self.bulk.existing_message_ids(earlier.select("contact_id", "message_id"))
+            fresh = fresh.join(stored, on=["contact_id", "message_id"], how="anti", maintain_order="left")
+        self.report.duplicates += frame.height - fresh.height
+        if fresh.is_empty():
+            return
+        scoring = to_scoring_frame(fresh)
+        machine = vectorized.flag_machine(self.model, scoring)
+        fresh, scoring = fresh.with_columns(machine=machine), scoring.with_columns(machine=machine)
+        self._writing = self.writer.submit(self.bulk.insert_events, fresh.drop("line", "had_events", "group_id", strict=False))
+        self._seen = pl.concat([self._seen, fresh.select("contact_id", "message_id")])
+        self.report.imported += fresh.height
+        self.pending.add(scoring)
+        traits = fresh.filter(pl.col("type").is_in(["identify", "group"]) & pl.col("traits").is_not_null())
+        if not traits.is_empty():
+            self.settle()
+            self.report.contacts_updated += trait_updates.apply_messages(self.bulk, self.model, traits)
+
+    def flush(self) -> None:
+        self.settle()
+        self.pending.flush(self.bulk)
+        self.bulk.commit()
+        # what this import stored is now in the database: probe it there from now on
+        self._seen = self._seen.clear()
+        self._contacts = self._contacts.with_columns(had_events=pl.lit(True))
+
+    def _with_contacts(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Attach ``contact_id`` and ``had_events`` to each row, creating unknown contacts."""
+        keys = frame.select("user_id", "anonymous_id").unique(maintain_order=True)
+        new_keys = keys.join(self._contacts, on=["user_id", "anonymous_id"], how="anti", nulls_equal=True)
+        if not new_keys.is_empty():
+            resolved = self.bulk.resolve_contacts(new_keys)
+            self.report.contacts_created += int(resolved["created"].sum())
+            ids = new_keys.with_columns(contact_id=resolved["contact_id"].cast(pl.Int64))
+            with_events = self.bulk.contacts_with_events(ids["contact_id"].filter(~resolved["created"]))
+            ids = ids.with_columns(had_events=pl.col("contact_id").is_in(with_events.implode()))
+            self._contacts = pl.concat([self._contacts, ids.cast(_KEY_SCHEMA)])
+        return frame.join(self._contacts, on=["user_id", "anonymous_id"], how="left", nulls_equal=True, maintain_order="left")
 
 
-def _with_contacts(bulk: BulkSession, frame: pl.DataFrame, report: ImportReport) -> pl.DataFrame:
-    """Attach ``contact_id`` and ``created`` to each row, creating the contacts not yet known."""
+_KEY_SCHEMA = {"user_id": pl.String, "anonymous_id": pl.String, "contact_id": pl.Int64, "had_events": pl.Boolean}
+
+
+def _with_contact_ids(bulk: BulkSession, frame: pl.DataFrame, report: ImportReport) -> pl.DataFrame:
+    """Attach ``contact_id`` to each row of a contacts chunk, creating the unknown contacts."""
     keys = frame.select("user_id", "anonymous_id").unique(maintain_order=True)
     resolved = bulk.resolve_contacts(keys)
     report.contacts_created += int(resolved["created"].sum())
-    ids = keys.with_columns(contact_id=resolved["contact_id"], created=resolved["created"])
+    ids = keys.with_columns(contact_id=resolved["contact_id"].cast(pl.Int64))
     return frame.join(ids, on=["user_id", "anonymous_id"], how="left", nulls_equal=True, maintain_order="left")
-
-
-def _update_scores(bulk: BulkSession, model: ScoringModel, fresh: pl.DataFrame, scoring_frame: pl.DataFrame) -> None:
-    """Fold the new events into the stored accumulators.
-
-    Unlimited rules merge in O(1) per (contact, rule). A contact that already had events and
-    now has an event for a rule with a frequency limit is recomputed from its whole log: a late
-    event may displace one that was counted (see docs/architecture.md).
-    """
-    batch_state = vectorized.accumulate(model, scoring_frame)
-    touched = fresh.select("contact_id").unique()["contact_id"]
-    old_state = bulk.load_state(touched)
-    merged = vectorized.merge_state(model, old_state, batch_state)
-    limited = [rule.id for rule in model.engagement_rules if rule.limit is not None]
-    if limited:
-        known_before = fresh.filter(~pl.col("created")).select("contact_id").unique()
-        redo = batch_state.filter(pl.col("rule_id").is_in(limited)).join(known_before, on="contact_id", how="semi")
-        redo_ids = redo.select("contact_id").unique()["contact_id"]
-        if redo_ids.len():
-            history = to_scoring_frame(bulk.read_events(redo_ids))
-            replayed = vectorized.accumulate(model, history)
-            merged = pl.concat(
-                [merged.filter(~pl.col("contact_id").is_in(redo_ids.implode())), replayed],
-                how="vertical_relaxed",
-            )
-    bulk.replace_state(merged, touched)
-    last = fresh.group_by("contact_id").agg((pl.col("ts").max() / 1000.0).alias("batch_last"))
-    current = bulk.read_contacts(["last_event_at"], touched)
-    latest = current.join(last, on="contact_id").select(
-        "contact_id", pl.max_horizontal("last_event_at", "batch_last").alias("last_event_at")
-    )
-    bulk.upsert_contacts(latest)
 
 
 def to_scoring_frame(events: pl.DataFrame) -> pl.DataFrame:

@@ -87,7 +87,24 @@ class BulkSession:
         the stored value) and return the input rows with ``account_id``."""
         return bulk_contacts.upsert_accounts(self._writer, frame, at_ms=at_ms)
 
+    def read_accounts(self, keys: pl.Series | None = None, account_ids: pl.Series | None = None) -> pl.DataFrame:
+        """Accounts ``[account_id, key, name, domain, traits]`` with one of ``keys`` or
+        ``account_ids`` (every account when both are None)."""
+        return bulk_contacts.read_accounts(self._writer, keys, account_ids)
+
     # events ---------------------------------------------------------------------------------
+
+    def contacts_with_events(self, contact_ids: pl.Series) -> pl.Series:
+        """The contacts among ``contact_ids`` that have at least one stored event."""
+        if contact_ids.is_empty():
+            return pl.Series("contact_id", [], dtype=pl.Int64())
+        self._load_ids(contact_ids)
+        found = self._writer.query(
+            "SELECT i.contact_id FROM _bulk_ids i"
+            " WHERE EXISTS (SELECT 1 FROM events e WHERE e.contact_id = i.contact_id)",
+            IDS_SCHEMA,
+        )
+        return found.get_column("contact_id")
 
     def existing_message_ids(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The rows of ``frame`` whose ``(contact_id, message_id)`` is already stored.

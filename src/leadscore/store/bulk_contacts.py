@@ -34,7 +34,8 @@ from leadscore.store.schemas import (
 
 _NEW_USER_CONTACTS = """
 INSERT INTO contacts (user_id, anonymous_id, traits, excluded, fit_raw, created_at, updated_at)
-SELECT k.user_id, MIN(CASE WHEN a.value IS NULL THEN k.anonymous_id END), '{}', FALSE, 0, CAST(? AS BIGINT), CAST(? AS BIGINT)
+SELECT k.user_id, MIN(CASE WHEN a.value IS NULL THEN k.anonymous_id END), '{}', FALSE, 0,
+       CAST(? AS BIGINT), CAST(? AS BIGINT)
 FROM _bulk_keys k
 LEFT JOIN identities a ON a.kind = 'anonymous_id' AND a.value = k.anonymous_id
 WHERE k.user_id IS NOT NULL
@@ -132,7 +133,8 @@ def upsert_contacts(writer: AdbcWriter, frame: pl.DataFrame, *, at_ms: int | Non
     assignments = ", ".join(f"{name} = COALESCE(u.{name}, contacts.{name})" for name in columns)
     stamp = now_ms() if at_ms is None else at_ms
     writer.execute(
-        f"UPDATE contacts SET {assignments}, updated_at = CAST(? AS BIGINT) FROM _bulk_contacts u WHERE contacts.id = u.contact_id",
+        f"UPDATE contacts SET {assignments}, updated_at = CAST(? AS BIGINT)"
+        " FROM _bulk_contacts u WHERE contacts.id = u.contact_id",
         (stamp,),
     )
     return rows.height
@@ -172,12 +174,14 @@ def upsert_accounts(writer: AdbcWriter, frame: pl.DataFrame, *, at_ms: int | Non
     if given:
         assignments = ", ".join(f"{name} = COALESCE(u.{name}, accounts.{name})" for name in given)
         writer.execute(
-            f"UPDATE accounts SET {assignments}, updated_at = CAST(? AS BIGINT) FROM _bulk_accounts u WHERE accounts.key = u.key",
+            f"UPDATE accounts SET {assignments}, updated_at = CAST(? AS BIGINT)"
+            " FROM _bulk_accounts u WHERE accounts.key = u.key",
             (stamp,),
         )
     writer.execute(
         "INSERT INTO accounts (key, name, domain, traits, created_at, updated_at)"
-        " SELECT u.key, u.name, u.domain, COALESCE(u.traits, '{}'), CAST(? AS BIGINT), CAST(? AS BIGINT) FROM _bulk_accounts u"
+        " SELECT u.key, u.name, u.domain, COALESCE(u.traits, '{}'), CAST(? AS BIGINT), CAST(? AS BIGINT)"
+        " FROM _bulk_accounts u"
         " WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.key = u.key) ORDER BY u.key",
         (stamp, stamp),
     )
@@ -186,3 +190,28 @@ def upsert_accounts(writer: AdbcWriter, frame: pl.DataFrame, *, at_ms: int | Non
         {"key": pl.String(), "id": pl.Int64()},
     ).rename({"id": "account_id"})
     return frame.join(ids.cast({"key": frame.schema["key"]}), on="key", how="left", maintain_order="left")
+
+
+ACCOUNT_READ_SCHEMA: dict[str, pl.DataType] = {
+    "account_id": pl.Int64(),
+    "key": pl.String(),
+    "name": pl.String(),
+    "domain": pl.String(),
+    "traits": pl.String(),
+}
+
+
+def read_accounts(writer: AdbcWriter, keys: pl.Series | None, account_ids: pl.Series | None) -> pl.DataFrame:
+    """Accounts ``[account_id, key, name, domain, traits]`` by key and/or id (all when both None)."""
+    sql = "SELECT a.id AS account_id, a.key, a.name, a.domain, a.traits FROM accounts a"
+    filters: list[str] = []
+    if keys is not None:
+        frame = pl.DataFrame({"key": keys.unique()}, schema={"key": pl.String()})
+        writer.ingest("_bulk_keys", frame, {"key": pl.String()}, temporary=True)
+        filters.append("a.key IN (SELECT key FROM _bulk_keys)")
+    if account_ids is not None:
+        writer.ingest("_bulk_ids", pl.DataFrame({"contact_id": account_ids.unique()}), IDS_SCHEMA, temporary=True)
+        filters.append("a.id IN (SELECT contact_id FROM _bulk_ids)")
+    if filters:
+        sql += " WHERE " + " OR ".join(filters)
+    return writer.query(sql, ACCOUNT_READ_SCHEMA).sort("account_id")

@@ -192,7 +192,8 @@ class AccountRepository:
         return stored
 
     def traits_of(self, account_id: int) -> dict[str, Any]:
-        text = self._connection.execute(select(accounts.c.traits).where(accounts.c.id == account_id)).scalar_one_or_none()
+        query = select(accounts.c.traits).where(accounts.c.id == account_id)
+        text = self._connection.execute(query).scalar_one_or_none()
         return load_json(text) or {}
 
 

@@ -117,8 +117,8 @@ class EventRepository:
         """Append one event; False (and nothing written) when its message id is already stored
         for that contact."""
         statement = dialect_insert(self._connection, events).values(**record.to_row())
-        result = self._connection.execute(statement.on_conflict_do_nothing(index_elements=["contact_id", "message_id"]))
-        return result.rowcount == 1
+        statement = statement.on_conflict_do_nothing(index_elements=["contact_id", "message_id"])
+        return self._connection.execute(statement.returning(events.c.message_id)).first() is not None
 
     def of_contact(self, contact_id: int, *, until_ms: int | None = None) -> list[EventRecord]:
         """The contact's events ordered by time (then message id), up to ``until_ms`` inclusive."""
