@@ -193,13 +193,15 @@ def duckdb_rescore(url: str) -> dict[str, Any]:
     import polars as pl
 
     from leadscore.core.model import load_model
-    from leadscore.services.rescoring import scored_event_kinds
+    from leadscore.services.rescoring import scored_event_kinds, scoring_columns
     from leadscore.store.bulk import BulkSession
 
-    types, names = scored_event_kinds(load_model(MODEL))
+    model = load_model(MODEL)
+    types, names = scored_event_kinds(model)
     started = time.perf_counter()
     with BulkSession.open(url) as bulk:
-        events = bulk.read_events(types=types, event_names=names)
+        # the same read as leadscore's rescore: same rows, same columns, no ordering
+        events = bulk.read_events(types=types, event_names=names, columns=scoring_columns(model), ordered=False)
         state = _duck(events)
         bulk.replace_state(state.cast({"contact_id": pl.Int64}))
         bulk.commit()

@@ -80,6 +80,12 @@ def _referenced_columns(model: ScoringModel, *, with_machine: bool = True) -> li
     return sorted(columns - {"contact_id", "message_id", "ts"})
 
 
+def referenced_roots(model: ScoringModel) -> list[str]:
+    """The JSON columns (``properties``, ``context``, ``traits``) and id columns that the
+    engagement rules and the machine condition read."""
+    return _referenced_columns(model)
+
+
 def _rule_flag(model: ScoringModel, rule: EngagementRule, *, flagged: bool = False) -> pl.Expr:
     """True where the rule counts an event already known to match its ``on``; with ``flagged``
     the frame's boolean ``machine`` column (computed with this model) replaces the condition."""
@@ -246,7 +252,11 @@ def accumulate(model: ScoringModel, events: pl.DataFrame, until: float | None = 
     matching and limits in one parallel plan per rule, then the decayed sums."""
     if until is not None:
         events = events.filter(pl.col("ts") <= until)
-    matches = _rule_matches(model, events)
+    if events.height == 0:
+        return pl.DataFrame(schema=STATE_SCHEMA)
+    # the machine flag once per event, JSON read only where the raw text allows a match
+    flagged = with_optional_columns(events).with_columns(flag_machine(model, events).alias("machine"))
+    matches = _rule_matches(model, flagged, flagged=True)
     counted = pl.collect_all([_limited(rule, frame) for rule, frame in matches])
     return _collect_state([_accumulated(rule, frame) for (rule, _), frame in zip(matches, counted, strict=True)])
 

@@ -126,9 +126,15 @@ def _add_path(plan: ColumnPlan, root: str, keys: list[str], header: str) -> None
             node = existing
 
 
-def message_columns(wide: pl.DataFrame, plan: ColumnPlan, extra: list[pl.Expr]) -> pl.DataFrame:
-    """The message frame of a wide frame: ``extra`` (``_row``, ``line``…), fields and objects."""
-    wide = with_objects(wide, plan.objects)
+def message_columns(
+    wide: pl.DataFrame, plan: ColumnPlan, extra: list[pl.Expr], *, clean_text: bool = False
+) -> pl.DataFrame:
+    """The message frame of a wide frame: ``extra`` (``_row``, ``line``…), fields and objects.
+
+    ``clean_text=True`` promises that no text cell holds a quote, a backslash or a control
+    character (see :func:`~leadscore.intake.jsonbuild.with_objects`).
+    """
+    wide = with_objects(wide, plan.objects, clean_text=clean_text)
     exprs: list[pl.Expr] = list(extra)
     for name, dtype in MESSAGE_SCHEMA.items():
         if name in ("_row", "line", "size", "pre_reason"):

@@ -1,22 +1,22 @@
-"""CSV imports: the file cut into chunks of rows, each parsed by polars into a message frame.
+"""CSV imports: the file cut into pieces of whole rows, parsed by polars into message frames.
 
-The file is read in blocks and cut on row boundaries found with numpy: a newline ends a row
-when an even number of double quotes precedes it in the chunk (RFC 4180 quoting, where a quote
-inside a quoted field is doubled). The same pass gives, for each row, its physical line number
-(quoted newlines included), its size in bytes and its number of fields, so a row with too many
-or too few fields is rejected with its true line. Polars then parses the chunk with every column
-as text. If polars disagrees with the cut (a stray quote in an unquoted field, say), that chunk
-is parsed again by Python's :mod:`csv` module, which is slower but follows the same rules.
+The header is the first row; the delimiter is the one of comma, semicolon and tab that occurs
+most in it (comma on a tie). A UTF-8 byte order mark is ignored; invalid UTF-8 is replaced,
+not fatal.
 
-The delimiter is the one of comma, semicolon and tab that occurs most in the header (comma on
-a tie). A UTF-8 byte order mark is ignored; invalid UTF-8 is replaced, not fatal.
+The rest of the file is read in large blocks (about one chunk of rows each), cut after the last
+newline that ends a row (one preceded by an even number of double quotes: RFC 4180 quoting).
+Each piece is parsed by the fast path (:mod:`leadscore.intake.csv_fast`: polars alone, checked
+by counting bytes) or, when that cannot vouch for it (quoted newlines, blank lines, wrong field
+counts, invalid UTF-8…), by the exact path (:mod:`leadscore.intake.csv_exact`), which finds
+every row's physical line number and field count. Both give the same rows. Parsed rows are then
+regrouped into chunks of exactly ``chunk_rows`` records (the last one shorter).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -24,130 +24,157 @@ from typing import BinaryIO
 import numpy as np
 import polars as pl
 
-from leadscore.intake.columns import Kind, message_columns, plan_columns
+from leadscore.intake.columns import ColumnPlan, Kind, message_columns, plan_columns
+from leadscore.intake.csv_exact import ParsedPiece, parse_exactly, row_ends
+from leadscore.intake.csv_fast import parse_quickly
 from leadscore.intake.frames import IntakeError, SourceChunk
 
-_NEWLINE, _QUOTE, _CR = 10, 34, 13
 _MIN_BLOCK = 1 << 20
 _DELIMITERS = (b",", b";", b"\t")
+_FIRST_GUESS_ROW_BYTES = 200
 
 
 @dataclass(frozen=True, slots=True)
-class _ParsedPiece:
-    """The non-blank rows of a piece as a wide text frame, and where each row lies in the piece."""
+class _Pending:
+    """Parsed rows waiting to be handed out: ``piece.wide`` from row ``start`` on."""
 
-    wide: pl.DataFrame  # _row, line, size, _fields, then one text column per header
-    starts: np.ndarray  # byte offset of the row at each _row
-    stops: np.ndarray
-    next_line: int
+    piece: ParsedPiece
+    start: int
+    base: int  # added to the piece's ``_row`` values to make them unique within the file
 
 
 def read_csv_chunks(
     stream: BinaryIO, position: Callable[[], int], *, kind: Kind, chunk_rows: int
 ) -> Iterator[SourceChunk]:
     """Message frames of ``chunk_rows`` rows (the last one shorter) from a CSV byte stream."""
-    pieces = _pieces(stream, chunk_rows)
-    first = next(pieces, b"")
-    header_ends = _row_ends(first)
-    cut = int(header_ends[0]) + 1 if len(header_ends) else len(first)
-    header, rest = first[:cut], first[cut:]
+    header = _header(stream)
+    delimiter = max(_DELIMITERS, key=header.count).decode()
+    names = next(csv.reader(io.StringIO(header.decode("utf-8", "replace"), newline=""), delimiter=delimiter))
+    plan = plan_columns(names, kind)
+    schema: dict[str, pl.DataType] = {name: pl.String() for name in _unique(names)}
+    extra = _extra_columns(len(names))
+    line = 1 + header.count(b"\n")
+    pending: list[_Pending] = []
+    seen = [0, 0]  # bytes and rows parsed so far, to size the next block
+    buffered = 0  # rows in ``pending``
+    base = 0
+
+    def wanted_bytes() -> float:
+        average = seen[0] / seen[1] if seen[1] else _FIRST_GUESS_ROW_BYTES
+        return (chunk_rows - buffered) * average * 1.02
+
+    for piece in _pieces(stream, wanted_bytes):
+        parsed = parse_quickly(piece, schema, delimiter, line) or parse_exactly(piece, schema, delimiter, line)
+        line = parsed.next_line
+        height = parsed.wide.height
+        seen[0] += len(piece)
+        seen[1] += height
+        if height:
+            pending.append(_Pending(parsed, 0, base))
+            buffered += height
+            base += int(parsed.wide.get_column("_row").max()) + 1  # type: ignore[arg-type]
+        while buffered >= chunk_rows:
+            rows, pending = _take(pending, chunk_rows)
+            buffered -= chunk_rows
+            yield _source(rows, plan, extra, position)
+    if buffered:
+        rows, pending = _take(pending, buffered)
+        yield _source(rows, plan, extra, position)
+
+
+def _header(stream: BinaryIO) -> bytes:
+    """The header row (the first row, whose quoted names may span lines), without a BOM."""
+    header = stream.readline()
+    while header.count(b'"') % 2 and (more := stream.readline()):
+        header += more
     if header.startswith(b"\xef\xbb\xbf"):
         header = header[3:]
     if not header.strip():
         raise IntakeError("the CSV file has no header line (it is empty or starts with a blank line)")
-    delimiter = max(_DELIMITERS, key=header.count).decode()
-    names = next(csv.reader(io.StringIO(header.decode("utf-8", "replace"), newline=""), delimiter=delimiter))
-    plan = plan_columns(names, kind)
-    line = 1 + header.count(b"\n")
-    for piece in itertools.chain([rest] if rest else [], pieces):
-        parsed = _parse_piece(piece, names, delimiter, line)
-        line = parsed.next_line
-        messages = message_columns(parsed.wide, plan, _extra_columns(len(names)))
-        yield SourceChunk(messages=messages, raw_rows=_raw_lookup(piece, parsed), bytes_read=position())
+    return header
 
 
-def _row_ends(buffer: bytes, *, inside_quotes: bool = False) -> np.ndarray:
-    """Offsets of the newlines that end rows (not inside quotes), given the state at the start."""
-    data = np.frombuffer(buffer, dtype=np.uint8)
-    newlines = np.flatnonzero(data == _NEWLINE)
-    quotes = np.flatnonzero(data == _QUOTE)
-    return newlines[(np.searchsorted(quotes, newlines) & 1) == int(inside_quotes)]
+def _pieces(stream: BinaryIO, wanted_bytes: Callable[[], float]) -> Iterator[bytes]:
+    """The rest of the stream in pieces of whole rows of about ``wanted_bytes()`` bytes each.
 
-
-def _pieces(stream: BinaryIO, chunk_rows: int) -> Iterator[bytes]:
-    """The stream cut after every ``chunk_rows`` rows; the first piece has one more (the header).
-
-    Row ends are found once per block read, carrying the quote state from block to block.
+    A block is read, completed to the end of its last line, and cut after its last row end;
+    what follows the cut (part of a row with a quoted newline) starts the next piece. The last
+    piece gets a final newline if it lacks one and is not inside quotes.
     """
-    buffer = b""
-    ends = np.empty(0, dtype=np.int64)
-    quotes = 0  # double quotes in ``buffer``
-    eof = False
-    wanted = chunk_rows + 1
-    while not eof or buffer:
-        while len(ends) < wanted and not eof:
-            average = len(buffer) / len(ends) if len(ends) else 200.0
-            block = stream.read(max(_MIN_BLOCK, int((wanted - len(ends)) * average * 1.1)))
-            if not block:
-                eof = True
-                break
-            ends = np.concatenate((ends, _row_ends(block, inside_quotes=bool(quotes & 1)) + len(buffer)))
-            quotes += block.count(b'"')
-            buffer += block
-        cut = int(ends[wanted - 1]) + 1 if len(ends) >= wanted else len(buffer)
-        piece, buffer = buffer[:cut], buffer[cut:]
-        quotes -= piece.count(b'"')
-        ends = ends[ends >= cut] - cut
-        wanted = chunk_rows
-        if piece:
-            yield piece
+    carry = b""
+    while True:
+        block = stream.read(max(_MIN_BLOCK, int(wanted_bytes())))
+        if not block:
+            if carry:
+                if not carry.endswith(b"\n") and not _count(carry, b'"') % 2:
+                    carry += b"\n"
+                yield carry
+            return
+        tail = b"" if block.endswith(b"\n") else stream.readline()
+        data = b"".join((carry, block, tail)) if carry or tail else block
+        cut = _last_row_end(data) + 1
+        if cut == len(data):
+            carry = b""
+            yield data
+        elif cut:
+            carry = data[cut:]
+            yield data[:cut]
+        else:
+            carry = data
 
 
-def _parse_piece(piece: bytes, names: list[str], delimiter: str, first_line: int) -> _ParsedPiece:
-    """The rows of ``piece`` (whose first physical line is ``first_line``)."""
-    data = np.frombuffer(piece, dtype=np.uint8)
-    newlines = np.flatnonzero(data == _NEWLINE)
-    quotes = np.flatnonzero(data == _QUOTE)
-    ends = newlines[(np.searchsorted(quotes, newlines) & 1) == 0]
-    if not len(ends) or ends[-1] != len(piece) - 1:
-        ends = np.append(ends, len(piece))
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    stops = ends.copy()
-    inside = stops > starts
-    carriage = np.zeros(len(stops), dtype=bool)
-    carriage[inside] = data[stops[inside] - 1] == _CR
-    stops[carriage] -= 1
-    delimiters = np.flatnonzero(data == ord(delimiter))
-    outside = delimiters[(np.searchsorted(quotes, delimiters) & 1) == 0]
-    fields = np.searchsorted(outside, stops) - np.searchsorted(outside, starts) + 1
-    lines = first_line + np.searchsorted(newlines, starts)
-    next_line = first_line + len(newlines)
-    schema = {name: pl.String() for name in _unique(names)}
-    try:
-        wide = pl.read_csv(
-            io.BytesIO(piece),
-            has_header=False,
-            schema=schema,
-            separator=delimiter,
-            quote_char='"',
-            truncate_ragged_lines=True,
-            encoding="utf8-lossy",
-            raise_if_empty=False,
-        )
-    except pl.exceptions.PolarsError:
-        wide = None
-    if wide is None or wide.height != len(starts):
-        return _parse_piece_slowly(piece, schema, delimiter, first_line, next_line)
-    spans = pl.DataFrame(
-        {
-            "_row": np.arange(len(starts), dtype=np.int64),
-            "line": lines.astype(np.int64),
-            "size": (stops - starts).astype(np.int64),
-            "_fields": fields.astype(np.int64),
-        }
-    )
-    wide = pl.concat([spans, wide], how="horizontal").filter(pl.col("size") > 0)
-    return _ParsedPiece(wide=wide, starts=starts, stops=stops, next_line=next_line)
+def _count(data: bytes, byte: bytes) -> int:
+    """How many times ``byte`` occurs in ``data`` (vectorised; faster than ``bytes.count``)."""
+    codes = pl.Series("b", np.frombuffer(data, dtype=np.uint8))
+    return int((codes == ord(byte)).sum())
+
+
+def _last_row_end(data: bytes) -> int:
+    """Offset of the last newline in ``data`` that ends a row, or -1."""
+    last = data.rfind(b"\n")
+    if last < 0 or not _count(memoryview(data)[:last], b'"') % 2:
+        return last
+    ends = row_ends(data)
+    return int(ends[-1]) if len(ends) else -1
+
+
+def _take(pending: list[_Pending], count: int) -> tuple[list[tuple[pl.DataFrame, _Pending]], list[_Pending]]:
+    """The first ``count`` pending rows (as slices, with where they come from) and what remains."""
+    taken: list[tuple[pl.DataFrame, _Pending]] = []
+    remaining = list(pending)
+    while count:
+        item = remaining[0]
+        available = item.piece.wide.height - item.start
+        used = min(available, count)
+        taken.append((item.piece.wide.slice(item.start, used), item))
+        count -= used
+        if used == available:
+            remaining.pop(0)
+        else:
+            remaining[0] = _Pending(item.piece, item.start + used, item.base)
+    return taken, remaining
+
+
+def _source(
+    rows: list[tuple[pl.DataFrame, _Pending]], plan: ColumnPlan, extra: list[pl.Expr], position: Callable[[], int]
+) -> SourceChunk:
+    """The message frame of the taken rows, with ``_row`` made unique across the pieces."""
+    frames = [frame.with_columns(pl.col("_row") + item.base) for frame, item in rows]
+    wide = frames[0] if len(frames) == 1 else pl.concat(frames)
+    clean = all(item.piece.clean_text for _, item in rows)
+    messages = message_columns(wide, plan, extra, clean_text=clean)
+    bases = [item.base for _, item in rows]
+    lookups = [item.piece.raw_rows for _, item in rows]
+
+    def raw_rows(wanted: list[int]) -> list[str]:
+        owners = np.searchsorted(bases, wanted, side="right") - 1
+        texts: dict[int, str] = {}
+        for index in np.unique(owners).tolist():
+            mine = [row for row, owner in zip(wanted, owners.tolist(), strict=True) if owner == index]
+            texts.update(zip(mine, lookups[index]([row - bases[index] for row in mine]), strict=True))
+        return [texts[row] for row in wanted]
+
+    return SourceChunk(messages=messages, raw_rows=raw_rows, bytes_read=position())
 
 
 def _extra_columns(expected_fields: int) -> list[pl.Expr]:
@@ -155,60 +182,6 @@ def _extra_columns(expected_fields: int) -> list[pl.Expr]:
         pl.format(f"expected {expected_fields} fields, found {{}}", pl.col("_fields"))
     )
     return [pl.col("_row"), pl.col("line"), pl.col("size"), reason.alias("pre_reason")]
-
-
-def _parse_piece_slowly(
-    piece: bytes, schema: dict[str, pl.DataType], delimiter: str, first_line: int, next_line: int
-) -> _ParsedPiece:
-    """The same rows, parsed one by one with :mod:`csv` (for malformed quoting)."""
-    text = piece.decode("utf-8", "replace")
-    offsets = [0]
-    for physical in io.StringIO(text, newline="").readlines():
-        offsets.append(offsets[-1] + len(physical.encode("utf-8")))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    columns: list[list[str | None]] = [[] for _ in schema]
-    lines: list[int] = []
-    fields: list[int] = []
-    starts: list[int] = []
-    stops: list[int] = []
-    consumed = 0
-    try:
-        for row in reader:
-            begin, consumed = consumed, reader.line_num
-            if not row:
-                continue
-            lines.append(first_line + begin)
-            fields.append(len(row))
-            starts.append(offsets[min(begin, len(offsets) - 1)])
-            stops.append(offsets[min(consumed, len(offsets) - 1)])
-            for index, column in enumerate(columns):
-                cell = row[index] if index < len(row) else None
-                column.append(cell if cell else None)
-    except csv.Error as error:
-        raise IntakeError(f"unreadable CSV near line {first_line + consumed}: {error}") from error
-    spans = pl.DataFrame(
-        {
-            "_row": list(range(len(lines))),
-            "line": lines,
-            "size": [stop - start for start, stop in zip(starts, stops, strict=True)],
-            "_fields": fields,
-        },
-        schema={"_row": pl.Int64(), "line": pl.Int64(), "size": pl.Int64(), "_fields": pl.Int64()},
-    )
-    wide = pl.concat([spans, pl.DataFrame(dict(zip(schema, columns, strict=True)), schema=schema)], how="horizontal")
-    return _ParsedPiece(wide=wide, starts=np.array(starts), stops=np.array(stops), next_line=next_line)
-
-
-def _raw_lookup(piece: bytes, parsed: _ParsedPiece) -> Callable[[list[int]], list[str]]:
-    """Raw text of rows by ``_row``, sliced from the chunk's bytes."""
-
-    def raw_rows(rows: list[int]) -> list[str]:
-        return [
-            piece[int(parsed.starts[row]) : int(parsed.stops[row])].decode("utf-8", "replace").rstrip("\r\n")
-            for row in rows
-        ]
-
-    return raw_rows
 
 
 def _unique(names: list[str]) -> list[str]:

@@ -1,9 +1,9 @@
 """Score updates of a bulk import, kept in memory between chunks and written once per flush.
 
-A file is read in chunks; each chunk's events are stored at once, but folding them into the
-stored score state is deferred: per (contact, rule) accumulators merge in O(1), so the chunks'
-contributions are merged in memory and the state of every touched contact is read and written
-once per flush instead of once per chunk.
+A file is read in chunks; each chunk's events are stored and matched against the rules at once,
+but folding them into the stored score state is deferred: the matches are kept, accumulated in
+one pass at the flush, and merged with the stored accumulators in O(1) per (contact, rule), so
+the state of every touched contact is read and written once per flush instead of once per chunk.
 
 Rules with a frequency limit cannot be merged blindly (the N earliest events of a window must
 win, whichever chunk they came in), so their matches are kept until the flush, the limits are
@@ -36,7 +36,7 @@ class PendingScores:
         self._reset()
 
     def _reset(self) -> None:
-        self._state = pl.DataFrame(schema=STATE_SCHEMA)
+        self._unlimited: list[pl.DataFrame] = []
         self._limited: list[pl.DataFrame] = []
         self._latest: list[pl.DataFrame] = []
         self.rows = 0
@@ -46,8 +46,7 @@ class PendingScores:
         ``machine`` column was computed with this model by ``vectorized.flag_machine``."""
         matches = vectorized.match_events(self.model, events, flagged=True)
         is_limited = pl.col("rule_id").is_in(self._limited_ids)
-        unlimited = vectorized.accumulate_matches(self.model, matches.filter(~is_limited))
-        self._state = vectorized.merge_state(self.model, self._state, unlimited)
+        self._unlimited.append(matches.filter(~is_limited))
         if self._limited_ids:
             self._limited.append(matches.filter(is_limited))
         self._latest.append(events.group_by("contact_id").agg(pl.col("ts").max().alias("batch_last")))
@@ -61,7 +60,12 @@ class PendingScores:
         touched = latest["contact_id"]
         stored = bulk.load_state(touched)
         known = bulk.read_contacts(["last_event_at"], touched)
-        state = vectorized.merge_state(self.model, stored.filter(~pl.col("rule_id").is_in(self._limited_ids)), self._state)
+        unlimited = pl.concat(self._unlimited) if self._unlimited else pl.DataFrame(schema=MATCH_SCHEMA)
+        state = vectorized.merge_state(
+            self.model,
+            stored.filter(~pl.col("rule_id").is_in(self._limited_ids)),
+            vectorized.accumulate_matches(self.model, unlimited),
+        )
         if self._limited_ids:
             state = pl.concat([state, self._limited_state(bulk, stored, known)], how="vertical_relaxed")
         bulk.replace_state(state.cast(STATE_SCHEMA), touched)

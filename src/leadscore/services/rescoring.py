@@ -8,6 +8,9 @@ transaction: readers see the old scores until the new ones are complete.
 from __future__ import annotations
 
 from collections.abc import Callable
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import polars as pl
@@ -17,6 +20,8 @@ from leadscore.core.types import ScoringModel
 from leadscore.services.importing import load_published_model, to_scoring_frame
 from leadscore.services.traits import refresh_fit
 from leadscore.store.bulk import BulkSession
+
+_STATE_SCHEMA = {"contact_id": pl.Int64, "rule_id": pl.String, "s": pl.Float64, "t_ref": pl.Float64}
 
 Progress = Callable[[int, int], None]
 """``progress(contacts_done, contacts_total)``."""
@@ -31,29 +36,45 @@ class RescoreReport:
 
 def rescore(database_url: str, *, chunk_contacts: int = 50_000, progress: Progress | None = None) -> RescoreReport:
     model = load_published_model(database_url)
-    with BulkSession.open(database_url) as bulk:
+    with BulkSession.open(database_url) as bulk, _LogReaders(database_url, 2) as readers:
         contacts = bulk.read_contacts(["traits", "account_id", "last_event_at"])
         accounts = bulk.read_accounts().select("account_id", pl.col("traits").alias("account"))
-        fit = refresh_fit(model, contacts.join(accounts, on="account_id", how="left"))
-        bulk.upsert_contacts(fit.select("contact_id", "fit_raw", "excluded"))
-        bulk.replace_state(pl.DataFrame(schema={"contact_id": pl.Int64, "rule_id": pl.String, "s": pl.Float64, "t_ref": pl.Float64}))
-        types, names = scored_event_kinds(model)
         ids = contacts["contact_id"].sort()
-        events = rows = 0
-        for offset in range(0, max(ids.len(), 1), chunk_contacts):
-            chunk_ids = ids.slice(offset, chunk_contacts)
-            if chunk_ids.is_empty():
-                break
-            log = bulk.read_events(chunk_ids, types=types, event_names=names)
-            state = vectorized.accumulate(model, to_scoring_frame(log))
-            rows += bulk.replace_state(state, chunk_ids)
+        spans = [(ids[o], ids[min(o + chunk_contacts, ids.len()) - 1]) for o in range(0, ids.len(), chunk_contacts)]
+        types, names = scored_event_kinds(model)
+        columns = scoring_columns(model)
+
+        def read(span: tuple[int, int]) -> pl.DataFrame:
+            return readers.session().read_events(
+                types=types, event_names=names, columns=columns, contact_range=span, ordered=False
+            )
+
+        # two connections read the next chunks of the log while this thread scores the current
+        # one (the log does not change during a rescore; the state is written on `bulk`)
+        upcoming = [readers.pool.submit(read, span) for span in spans[:2]]
+        fit = refresh_fit(model, contacts.join(accounts, on="account_id", how="left"))
+        events = 0
+        states: list[pl.DataFrame] = []
+        for index in range(len(spans)):
+            log = upcoming.pop(0).result()
+            if index + 2 < len(spans):
+                upcoming.append(readers.pool.submit(read, spans[index + 2]))
+            states.append(vectorized.accumulate(model, to_scoring_frame(log)))
             events += log.height
             if progress is not None:
-                progress(min(offset + chunk_contacts, ids.len()), ids.len())
-        last = _last_event_at(bulk, ids)
-        bulk.upsert_contacts(last)
+                progress(min((index + 1) * chunk_contacts, ids.len()), ids.len())
+        state = pl.concat(states) if states else pl.DataFrame(schema=_STATE_SCHEMA)
+        bulk.replace_state(state)
+        latest = state.group_by("contact_id").agg(pl.col("t_ref").max().alias("last_event_at"))
+        bulk.upsert_contacts(fit.select("contact_id", "fit_raw", "excluded").join(latest, on="contact_id", how="left"))
         bulk.commit()
-    return RescoreReport(contacts=ids.len(), events=events, state_rows=rows)
+    return RescoreReport(contacts=ids.len(), events=events, state_rows=state.height)
+
+
+def scoring_columns(model: ScoringModel) -> list[str]:
+    """The event columns scoring reads: keys, time, kind, and the JSON roots conditions use."""
+    roots = vectorized.referenced_roots(model)
+    return ["contact_id", "message_id", "ts", "type", "event", *roots]
 
 
 def scored_event_kinds(model: ScoringModel) -> tuple[list[str], list[str]]:
@@ -64,9 +85,28 @@ def scored_event_kinds(model: ScoringModel) -> tuple[list[str], list[str]]:
     return types, names
 
 
-def _last_event_at(bulk: BulkSession, ids: pl.Series) -> pl.DataFrame:
-    """Latest counted-event time per contact, from the rebuilt state (``t_ref`` is the latest
-    counted event of each rule)."""
-    state = bulk.load_state()
-    latest = state.group_by("contact_id").agg(pl.col("t_ref").max().alias("last_event_at"))
-    return pl.DataFrame({"contact_id": ids}).join(latest, on="contact_id", how="left")
+class _LogReaders:
+    """A small pool of threads, each with its own read connection to the store."""
+
+    def __init__(self, database_url: str, threads: int) -> None:
+        self._url = database_url
+        self._local = threading.local()
+        self._stack = ExitStack()
+        self._lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="log-reader")
+
+    def __enter__(self) -> _LogReaders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self._stack.close()
+
+    def session(self) -> BulkSession:
+        """The calling thread's read session (opened on first use)."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            with self._lock:
+                session = self._stack.enter_context(BulkSession.open_reader(self._url))
+            self._local.session = session
+        return session

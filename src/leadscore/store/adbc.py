@@ -45,8 +45,9 @@ def libpq_url(url: str) -> str:
 class AdbcWriter:
     """An ADBC connection holding (at most) one open write transaction."""
 
-    def __init__(self, connection: Connection, dialect: Dialect) -> None:
+    def __init__(self, connection: Connection, dialect: Dialect, *, read_only: bool = False) -> None:
         self.dialect: Dialect = dialect
+        self.read_only = read_only
         self._connection = connection
         self._cursor: Cursor = connection.cursor()
         if dialect == "sqlite":
@@ -54,17 +55,18 @@ class AdbcWriter:
         self._in_transaction = False
 
     @classmethod
-    def connect(cls, url: str) -> AdbcWriter:
-        """Connect to the database of a leadscore URL (no transaction yet)."""
+    def connect(cls, url: str, *, read_only: bool = False) -> AdbcWriter:
+        """Connect to the database of a leadscore URL (no transaction yet). A ``read_only``
+        connection never takes the write lock: each SQLite query reads the committed state."""
         if is_sqlite(url):
             connection = adbc_sqlite.connect(sqlite_path(url), autocommit=True)
-            writer = cls(connection, "sqlite")
+            writer = cls(connection, "sqlite", read_only=read_only)
             for pragma in SQLITE_PRAGMAS:
                 writer._cursor.execute(pragma)
                 writer._cursor.fetchall()
             return writer
         if is_postgresql(url):
-            return cls(adbc_postgresql.connect(libpq_url(url), autocommit=False), "postgresql")
+            return cls(adbc_postgresql.connect(libpq_url(url), autocommit=False), "postgresql", read_only=read_only)
         raise ValueError(f"unsupported database URL (expected sqlite:// or postgresql://): {url!r}")
 
     def close(self) -> None:
@@ -76,7 +78,7 @@ class AdbcWriter:
 
     def begin(self) -> None:
         """Start the write transaction if none is open."""
-        if self._in_transaction:
+        if self._in_transaction or (self.read_only and self.dialect == "sqlite"):
             return
         if self.dialect == "sqlite":
             self._cursor.execute("BEGIN IMMEDIATE")

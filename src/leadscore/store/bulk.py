@@ -46,6 +46,17 @@ class BulkSession:
         finally:
             writer.close()
 
+    @classmethod
+    @contextmanager
+    def open_reader(cls, url: str) -> Iterator[BulkSession]:
+        """A second connection for reads only, outside the write transaction: it sees what is
+        committed. Rescore reads the (unchanging) event log on such connections in parallel."""
+        writer = AdbcWriter.connect(url, read_only=True)
+        try:
+            yield cls(writer)
+        finally:
+            writer.close()
+
     @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
@@ -166,18 +177,28 @@ class BulkSession:
         types: Sequence[str] | None = None,
         event_names: Sequence[str] | None = None,
         until_ms: int | None = None,
+        columns: Sequence[str] | None = None,
+        contact_range: tuple[int, int] | None = None,
+        ordered: bool = True,
     ) -> pl.DataFrame:
-        """Stored events ordered by ``(contact_id, ts, message_id)``, columns as stored.
+        """Stored events, ordered by ``(contact_id, ts, message_id)`` unless ``ordered=False``
+        (then in clustered-key order, which is cheaper for whole-log passes).
 
-        ``contact_ids`` restricts to those contacts; ``types`` and ``event_names`` keep the
+        ``contact_ids`` restricts to those contacts, ``contact_range`` to the ids ``lo..hi``
+        inclusive (a range scan of the clustered key); ``types`` and ``event_names`` keep the
         events whose type is in ``types`` or whose track name is in ``event_names`` (what a
-        set of rules can match); ``until_ms`` keeps events with ``ts <= until_ms``.
+        set of rules can match); ``until_ms`` keeps events with ``ts <= until_ms``;
+        ``columns`` reads only those columns (all when None).
         """
-        sql = f"SELECT {', '.join('e.' + name for name in EVENT_SCHEMA)} FROM events e"
+        names = list(EVENT_SCHEMA) if columns is None else [name for name in EVENT_SCHEMA if name in set(columns)]
+        sql = f"SELECT {', '.join('e.' + name for name in names)} FROM events e"
         conditions: list[str] = []
         parameters: list[object] = []
         if contact_ids is not None:
             sql += self._join_ids(contact_ids, "e")
+        if contact_range is not None:
+            conditions.append("e.contact_id BETWEEN ? AND ?")
+            parameters.extend(int(bound) for bound in contact_range)
         if types is not None or event_names is not None:
             alternatives = []
             if types:
@@ -192,8 +213,10 @@ class BulkSession:
             parameters.append(int(until_ms))
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
-        frame = self._writer.query(sql, EVENT_SCHEMA, parameters)
-        return frame.sort("contact_id", "ts", "message_id")
+        frame = self._writer.query(sql, {name: EVENT_SCHEMA[name] for name in names}, parameters)
+        if not ordered:
+            return frame
+        return frame.sort([name for name in ("contact_id", "ts", "message_id") if name in names])
 
     # score state ----------------------------------------------------------------------------
 
@@ -203,6 +226,15 @@ class BulkSession:
         if contact_ids is not None:
             sql += self._join_ids(contact_ids, "st")
         return self._writer.query(sql, STATE_SCHEMA).sort("contact_id", "rule_id")
+
+    def append_state(self, frame: pl.DataFrame) -> int:
+        """Write accumulators of contacts that have none yet (after a ``replace_state`` that
+        cleared them); returns the number of rows."""
+        if frame.is_empty():
+            return 0
+        ordered = frame.select(list(STATE_SCHEMA)).sort("contact_id", "rule_id")
+        self._writer.ingest("score_state", ordered, STATE_SCHEMA)
+        return ordered.height
 
     def replace_state(self, frame: pl.DataFrame, contact_ids: pl.Series | None = None) -> int:
         """Delete the accumulators of ``contact_ids`` (of everyone when None) and write ``frame``
