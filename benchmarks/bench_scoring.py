@@ -212,6 +212,7 @@ def _duck(events: Any) -> Any:
     import duckdb
 
     connection = duckdb.connect()
+    connection.execute("SET enable_progress_bar = false")
     connection.register("events", events.to_arrow())
     return connection.sql(DUCKDB_SQL).pl()
 

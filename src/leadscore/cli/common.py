@@ -20,7 +20,7 @@ from leadscore.services.errors import LeadscoreError
 from leadscore.settings import Settings
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -52,7 +52,7 @@ def handle_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ModelError as error:
-            errors.print(f"[red]invalid model[/red] {error}", markup=True, highlight=False)
+            errors.print(f"[red]invalid model[/red]\n{error}", markup=True, highlight=False)
             raise typer.Exit(2) from None
         except IntakeError as error:
             errors.print(f"[red]cannot import[/red]: {error}", highlight=False)

@@ -80,13 +80,13 @@ def _leaf(column: str, facts: dict[str, bool] | None) -> _Member:
     cell = pl.col(column)
     if facts is None:  # not text: lists, structs, numbers… encoded by polars
         encoded = pl.struct(cell.alias("v")).struct.json_encode()
-        value = pl.when(cell.is_not_null()).then(encoded.str.slice(5, encoded.str.len_bytes() - 6))
+        value = pl.when(cell.is_not_null()).then(encoded.str.slice(5, encoded.str.len_chars() - 6))
         return _Member(cell.is_not_null(), [value], quoted=False)
     present = cell.is_not_null() & (cell.str.len_bytes() > 0) if facts["has_empty"] else cell.is_not_null()
     value = pl.when(present).then(cell) if facts["has_empty"] else cell
     if facts["needs_escape"]:
         encoded = pl.struct(cell.alias("v")).struct.json_encode()
-        literal = encoded.str.slice(5, encoded.str.len_bytes() - 6)
+        literal = encoded.str.slice(5, encoded.str.len_chars() - 6)
         if facts["has_scalars"]:
             literal = pl.when(cell.str.contains(JSON_SCALAR)).then(cell).otherwise(literal)
         return _Member(present, [pl.when(present).then(literal)], quoted=False)
