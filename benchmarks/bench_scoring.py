@@ -54,10 +54,10 @@ matched AS (
                WHEN type = 'page' AND regexp_matches(path, '^/careers') THEN 'careers-page'
                WHEN type = 'track' AND event = 'Form Submitted' THEN 'form'
                WHEN type = 'track' AND event = 'Webinar Attended' THEN 'webinar'
-               WHEN type = 'track' AND event = 'Video Watched' THEN 'video'
+               WHEN type = 'track' AND event = 'Video Playback Completed' THEN 'video'
                WHEN type = 'track' AND event = 'Demo Requested' THEN 'demo-request'
                WHEN type = 'track' AND event = 'Meeting Booked' THEN 'meeting'
-               WHEN type = 'track' AND event = 'Chat Started' THEN 'chat'
+               WHEN type = 'track' AND event = 'Live Chat Conversation Started' THEN 'chat'
                WHEN type = 'track' AND event = 'Unsubscribed' THEN 'unsubscribe'
            END AS rule_id
     FROM ev

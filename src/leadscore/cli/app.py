@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from leadscore.cli import demo, importing, models, scores, setup
@@ -24,4 +26,8 @@ app.command("demo")(demo.demo)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except BrokenPipeError:  # `leadscore leads -o csv | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        sys.exit(0)

@@ -6,6 +6,7 @@ import sys
 from enum import Enum
 from typing import Annotated
 
+import polars as pl
 import typer
 from rich.table import Table
 
@@ -48,7 +49,7 @@ def leads(
     columns = ["contact", "email", "score", "fit", "engagement", "grade", "engagement_level", "temperature"]
     rows = frame.select(columns)
     if output is Output.csv:
-        rows.write_csv(sys.stdout)
+        sys.stdout.write(_defused(rows).write_csv())
         return
     if output is Output.json:
         echo_json(scoring.dumps(rows.to_dicts()))
@@ -94,6 +95,15 @@ def rescore() -> None:
     with progress_bar("rescoring", unit="contacts") as update:
         report = rescoring.rescore(database_url(), progress=update)
     console.print(f"rescored {report.contacts:,} contacts from {report.events:,} events ({report.state_rows:,} rule accumulators)")
+
+
+def _defused(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells that a spreadsheet would run as formulas get a leading apostrophe."""
+    risky = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(r"^[=+\-@\t\r]")).then("'" + pl.col(name)).otherwise(pl.col(name)).alias(name)
+        for name in risky
+    )
 
 
 def _print_card(card: ScoreCard) -> None:

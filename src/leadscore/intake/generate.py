@@ -137,7 +137,8 @@ def generate_events(
     names = [name for name, _ in vocab.EVENT_MIX]
     conversion = np.isin(kind, [names.index("Demo Requested"), names.index("Meeting Booked")])
     weights = activity / activity.sum()
-    intent_weights = activity * _intent(contacts_df) ** 2
+    # who asks for a demo depends on fit, hardly on how busy they are: spread over many leads
+    intent_weights = np.sqrt(activity) * _intent(contacts_df) ** 2
     who = rng.choice(n_contacts, size=n_events, p=weights)
     who[conversion] = rng.choice(n_contacts, size=int(conversion.sum()), p=intent_weights / intent_weights.sum())
     anonymous = (kind == names.index("page")) & (rng.random(n_events) < 0.25)
@@ -162,6 +163,8 @@ def generate_events(
             "agent": _labels(vocab.USER_AGENTS, agent),
             "email": is_email,
             "proxy": proxy_open,
+            "position": rng.integers(5, 300, n_events),
+            "team": rng.random(n_events) < 0.85,
         }
     )
     is_page = pl.col("kind") == "page"
@@ -188,6 +191,10 @@ def generate_events(
         pl.when(is_page).then(pl.col("path")).alias("properties.path"),
         pl.when(is_page).then(pl.col("path").replace_strict(dict(vocab.PAGE_TITLES), default="leadscore")).alias("properties.title"),
         pl.when(pl.col("proxy")).then(pl.lit("true")).alias("properties.machine_activity"),
+        pl.when(pl.col("kind") == "Video Playback Completed").then(pl.col("position").cast(pl.String)).alias("properties.position"),
+        pl.when(pl.col("kind") == "Meeting Booked")
+        .then(pl.when(pl.col("team")).then(pl.lit("sales")).otherwise(pl.lit("support")))
+        .alias("properties.team"),
         campaign_part(0).alias("context.campaign.source"),
         campaign_part(1).alias("context.campaign.medium"),
         campaign_part(2).alias("context.campaign.name"),

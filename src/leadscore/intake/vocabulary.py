@@ -43,8 +43,8 @@ TITLES = (
 )  # fmt: skip
 EVENT_MIX = (
     ("page", 0.42), ("Email Opened", 0.28), ("Email Link Clicked", 0.08), ("Form Submitted", 0.04),
-    ("Webinar Attended", 0.02), ("Video Watched", 0.05), ("Demo Requested", 0.012),
-    ("Meeting Booked", 0.008), ("Chat Started", 0.02), ("Unsubscribed", 0.01),
+    ("Webinar Attended", 0.02), ("Video Playback Completed", 0.05), ("Demo Requested", 0.004),
+    ("Meeting Booked", 0.003), ("Live Chat Conversation Started", 0.02), ("Unsubscribed", 0.01),
 )  # fmt: skip
 PAGES = (
     ("/", 0.14), ("/pricing", 0.09), ("/product", 0.10), ("/product/scoring", 0.06),
