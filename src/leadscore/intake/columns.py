@@ -50,6 +50,7 @@ _CONTACT_FIELDS = frozenset(
 _OBJECTS: dict[Kind, tuple[str, ...]] = {"events": ("properties", "context", "traits"), "contacts": ("traits", "account")}
 _MOVED_INTO_PROPERTIES = {"name": "name", "previousId": "previousId"}
 _ACCOUNT_KEY_ORDER = ("id", "domain", "name")
+_TIME_COLUMNS = frozenset({"timestamp", "sent_at", "received_at", "original_timestamp"})
 
 
 @dataclass(slots=True)
@@ -139,8 +140,10 @@ def message_columns(
     for name, dtype in MESSAGE_SCHEMA.items():
         if name in ("_row", "line", "size", "pre_reason"):
             continue
-        if name in plan.fields:
+        if name in plan.fields and name in _TIME_COLUMNS:
             exprs.append(_text(pl.col(plan.fields[name])).alias(name))
+        elif name in plan.fields:  # blank cells are made absent by the validator
+            exprs.append(pl.col(plan.fields[name]).cast(pl.String).alias(name))
         elif name in plan.objects:
             exprs.append(pl.col(object_column(name)).alias(name))
         elif name == "account_key" and plan.account_key_columns:

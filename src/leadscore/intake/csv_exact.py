@@ -25,7 +25,12 @@ import polars as pl
 from leadscore.intake.frames import IntakeError
 
 _NEWLINE, _QUOTE, _CR = 10, 34, 13
-_SPAN_SCHEMA: dict[str, pl.DataType] = {"_row": pl.Int64(), "line": pl.Int64(), "size": pl.Int64(), "_fields": pl.Int64()}
+_SPAN_SCHEMA: dict[str, pl.DataType] = {
+    "_row": pl.Int64(),
+    "line": pl.Int64(),
+    "size": pl.Int64(),
+    "_fields": pl.Int64(),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +108,11 @@ def _parse_with_csv_module(
 ) -> ParsedPiece:
     """The same rows, parsed one by one with :mod:`csv` (for malformed quoting)."""
     text = piece.decode("utf-8", "replace")
-    offsets = [0]
+    offsets = [0]  # byte offset where each line (as the csv module splits them) starts
+    newlines = [0]  # newlines before it: a lone \r splits lines for the csv module, not for us
     for physical in io.StringIO(text, newline="").readlines():
         offsets.append(offsets[-1] + len(physical.encode("utf-8")))
+        newlines.append(newlines[-1] + physical.count("\n"))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     columns: list[list[str | None]] = [[] for _ in schema]
     lines: list[int] = []
@@ -118,7 +125,7 @@ def _parse_with_csv_module(
             begin, consumed = consumed, reader.line_num
             if not row:
                 continue
-            lines.append(first_line + begin)
+            lines.append(first_line + newlines[min(begin, len(newlines) - 1)])
             fields.append(len(row))
             starts.append(offsets[min(begin, len(offsets) - 1)])
             stops.append(offsets[min(consumed, len(offsets) - 1)])

@@ -6,12 +6,12 @@ to do: the row at position ``i`` is on line ``first_line + i``. This module chec
 is one of those, with a few whole-piece counts instead of a byte-by-byte scan:
 
 * polars parses the piece strictly (valid UTF-8, no row with too many fields) into as many
-  rows as the piece has newlines, so no newline is inside a quoted field and no line is blank;
+  rows as the piece has newlines, so no newline is inside a quoted field;
 * the bytes add up: the piece's length equals the bytes of all the cells, plus one delimiter
   between fields of every row, plus the quotes, the ``\\r`` of ``\\r\\n`` line ends and the
-  newlines. A row with too few fields (which polars pads with nulls) leaves the sum short, and
-  so does any quote kept inside a cell; nothing can make it long. When it is short only because
-  cells hold (doubled) quotes, counting those quotes balances it.
+  newlines. A row with too few fields or a blank line (which polars pads with nulls) leaves the
+  sum short, and so does any quote kept inside a cell; nothing can make it long. When it is
+  short only because cells hold (doubled) quotes, counting those quotes balances it.
 
 A piece that fails a check is handed back (``None``) to the exact path,
 :mod:`leadscore.intake.csv_exact`. The same counts tell whether any cell may hold a character
@@ -25,6 +25,7 @@ near the limit get their exact size from the newline positions.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -32,23 +33,36 @@ import polars as pl
 from leadscore.intake.csv_exact import ParsedPiece
 from leadscore.intake.frames import MAX_MESSAGE_BYTES
 
-_NEWLINE, _QUOTE, _CR, _TAB, _BACKSLASH, _DELETE = 10, 34, 13, 9, 92, 127
+_NEWLINE, _QUOTE, _CR = 10, 34, 13
 
 
-def parse_quickly(piece: bytes, schema: dict[str, pl.DataType], delimiter: str, first_line: int) -> ParsedPiece | None:
+class ByteCounts(NamedTuple):
+    """How many control bytes (below 32) and double quotes a piece holds."""
+
+    controls: int
+    quotes: int
+
+
+def byte_counts(piece: bytes) -> ByteCounts:
+    """The :class:`ByteCounts` of ``piece``."""
+    codes = pl.Series("b", np.frombuffer(piece, dtype=np.uint8)).to_frame()
+    byte = pl.col("b")
+    return ByteCounts(*codes.select((byte < 32).sum().alias("controls"), (byte == _QUOTE).sum().alias("quotes")).row(0))
+
+
+def parse_quickly(
+    piece: bytes,
+    schema: dict[str, pl.DataType],
+    delimiter: str,
+    first_line: int,
+    counts: ByteCounts | None = None,
+) -> ParsedPiece | None:
     """The rows of ``piece`` (a whole number of rows ending with a newline), or ``None`` when the
-    piece needs the exact path."""
+    piece needs the exact path. ``counts`` are the piece's :class:`ByteCounts` if known."""
     fields = len(schema)
     if fields < 2 or not piece.endswith(b"\n"):
         return None
-    codes = pl.Series("b", np.frombuffer(piece, dtype=np.uint8)).to_frame()
-    byte = pl.col("b")
-    newlines, quotes, controls, specials = codes.select(
-        (byte == _NEWLINE).sum().alias("newlines"),
-        (byte == _QUOTE).sum().alias("quotes"),
-        (byte < 32).sum().alias("controls"),
-        ((byte == _BACKSLASH) | (byte == _DELETE)).sum().alias("specials"),
-    ).row(0)
+    controls, quotes = counts if counts is not None else byte_counts(piece)
     try:
         wide = pl.read_csv(
             piece,
@@ -62,13 +76,21 @@ def parse_quickly(piece: bytes, schema: dict[str, pl.DataType], delimiter: str, 
     except pl.exceptions.PolarsError:
         return None
     rows = wide.height
-    if rows != newlines:
-        return None
-    carriage_returns = 0
-    if controls > newlines:
-        carriage_returns = codes.select(((byte == _CR) & (byte.shift(-1) == _NEWLINE)).sum()).item()
-    row_bytes = wide.select(pl.sum_horizontal(pl.col(name).str.len_bytes().fill_null(0) for name in schema)).to_series()
     separators = rows * (fields - 1)
+    # Control bytes beyond the line ends (and tab delimiters) are \r of \r\n or inside cells.
+    newlines, carriage_returns = rows, 0
+    cell_controls = controls - rows - (separators if delimiter == "\t" else 0)
+    if cell_controls:
+        codes = pl.Series("b", np.frombuffer(piece, dtype=np.uint8)).to_frame()
+        byte = pl.col("b")
+        newlines, carriage_returns = codes.select(
+            (byte == _NEWLINE).sum().alias("newlines"),
+            ((byte == _CR) & (byte.shift(-1) == _NEWLINE)).sum().alias("crlf"),
+        ).row(0)
+        cell_controls -= newlines - rows + carriage_returns
+    if newlines != rows:  # newlines inside quoted cells, or blank lines polars skipped
+        return None
+    row_bytes = wide.select(pl.sum_horizontal(pl.col(name).str.len_bytes().fill_null(0) for name in schema)).to_series()
     unaccounted = len(piece) - int(row_bytes.sum()) - quotes - carriage_returns - newlines - separators
     quotes_in_cells = 0
     if unaccounted < 0 and quotes:
@@ -78,9 +100,8 @@ def parse_quickly(piece: bytes, schema: dict[str, pl.DataType], delimiter: str, 
         unaccounted += quotes_in_cells
     if unaccounted != 0:
         return None
-    cell_controls = controls - newlines - carriage_returns - (separators if delimiter == "\t" else 0)
     sizes = row_bytes.cast(pl.Int64) + (fields - 1)
-    if rows and int(row_bytes.max()) * 2 + 3 * fields > MAX_MESSAGE_BYTES:  # type: ignore[operator]
+    if rows and int(row_bytes.max()) * 2 + 3 * fields > MAX_MESSAGE_BYTES:  # type: ignore[arg-type]
         starts, stops = _row_spans(piece)
         sizes = pl.Series(stops - starts, dtype=pl.Int64)
     wide = wide.select(
@@ -90,11 +111,12 @@ def parse_quickly(piece: bytes, schema: dict[str, pl.DataType], delimiter: str, 
         pl.lit(fields, dtype=pl.Int64).alias("_fields"),
         pl.all(),
     )
+    escapes = piece.find(b"\\") >= 0 or piece.find(b"\x7f") >= 0
     return ParsedPiece(
         wide=wide,
         raw_rows=_lazy_raw_lookup(piece),
         next_line=first_line + newlines,
-        clean_text=quotes_in_cells == 0 and specials == 0 and cell_controls == 0,
+        clean_text=quotes_in_cells == 0 and cell_controls == 0 and not escapes,
     )
 
 

@@ -4,13 +4,12 @@ The header is the first row; the delimiter is the one of comma, semicolon and ta
 most in it (comma on a tie). A UTF-8 byte order mark is ignored; invalid UTF-8 is replaced,
 not fatal.
 
-The rest of the file is read in large blocks (about one chunk of rows each), cut after the last
-newline that ends a row (one preceded by an even number of double quotes: RFC 4180 quoting).
-Each piece is parsed by the fast path (:mod:`leadscore.intake.csv_fast`: polars alone, checked
-by counting bytes) or, when that cannot vouch for it (quoted newlines, blank lines, wrong field
-counts, invalid UTF-8…), by the exact path (:mod:`leadscore.intake.csv_exact`), which finds
-every row's physical line number and field count. Both give the same rows. Parsed rows are then
-regrouped into chunks of exactly ``chunk_rows`` records (the last one shorter).
+The rest of the file is read and parsed in pieces of whole rows by
+:class:`~leadscore.intake.csv_pieces.PieceReader`: a fast path (polars alone, checked by
+counting bytes) for ordinary pieces, an exact path that finds every row's physical line number
+and field count for the others (quoted newlines, blank lines, wrong field counts, invalid
+UTF-8…). Both give the same rows. Parsed rows are then regrouped into chunks of exactly
+``chunk_rows`` records (the last one shorter) and turned into message frames.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -25,13 +25,11 @@ import numpy as np
 import polars as pl
 
 from leadscore.intake.columns import ColumnPlan, Kind, message_columns, plan_columns
-from leadscore.intake.csv_exact import ParsedPiece, parse_exactly, row_ends
-from leadscore.intake.csv_fast import parse_quickly
+from leadscore.intake.csv_exact import ParsedPiece
+from leadscore.intake.csv_pieces import PieceReader
 from leadscore.intake.frames import IntakeError, SourceChunk
 
-_MIN_BLOCK = 1 << 20
 _DELIMITERS = (b",", b";", b"\t")
-_FIRST_GUESS_ROW_BYTES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,40 +44,45 @@ class _Pending:
 def read_csv_chunks(
     stream: BinaryIO, position: Callable[[], int], *, kind: Kind, chunk_rows: int
 ) -> Iterator[SourceChunk]:
-    """Message frames of ``chunk_rows`` rows (the last one shorter) from a CSV byte stream."""
+    """Message frames of ``chunk_rows`` rows (the last one shorter) from a CSV byte stream.
+
+    While a chunk is being turned into messages (and validated by the caller), a worker thread
+    already reads and parses the next piece of the file: both mostly run in polars, outside the
+    GIL, so reading overlaps the rest of the work.
+    """
     header = _header(stream)
     delimiter = max(_DELIMITERS, key=header.count).decode()
     names = next(csv.reader(io.StringIO(header.decode("utf-8", "replace"), newline=""), delimiter=delimiter))
     plan = plan_columns(names, kind)
-    schema: dict[str, pl.DataType] = {name: pl.String() for name in _unique(names)}
     extra = _extra_columns(len(names))
-    line = 1 + header.count(b"\n")
+    reader = PieceReader(
+        stream,
+        position,
+        schema={name: pl.String() for name in _unique(names)},
+        delimiter=delimiter,
+        first_line=1 + header.count(b"\n"),
+        rows_per_piece=max(chunk_rows, 1),
+    )
     pending: list[_Pending] = []
-    seen = [0, 0]  # bytes and rows parsed so far, to size the next block
     buffered = 0  # rows in ``pending``
     base = 0
-
-    def wanted_bytes() -> float:
-        average = seen[0] / seen[1] if seen[1] else _FIRST_GUESS_ROW_BYTES
-        return (chunk_rows - buffered) * average * 1.02
-
-    for piece in _pieces(stream, wanted_bytes):
-        parsed = parse_quickly(piece, schema, delimiter, line) or parse_exactly(piece, schema, delimiter, line)
-        line = parsed.next_line
-        height = parsed.wide.height
-        seen[0] += len(piece)
-        seen[1] += height
-        if height:
-            pending.append(_Pending(parsed, 0, base))
-            buffered += height
-            base += int(parsed.wide.get_column("_row").max()) + 1  # type: ignore[arg-type]
-        while buffered >= chunk_rows:
-            rows, pending = _take(pending, chunk_rows)
-            buffered -= chunk_rows
-            yield _source(rows, plan, extra, position)
+    reached = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadscore-csv") as worker:
+        upcoming = worker.submit(reader.next)
+        while (found := upcoming.result()) is not None:
+            upcoming = worker.submit(reader.next)
+            parsed, reached = found
+            if parsed.wide.height:
+                pending.append(_Pending(parsed, 0, base))
+                buffered += parsed.wide.height
+                base += int(parsed.wide.get_column("_row").max()) + 1  # type: ignore[arg-type]
+            while buffered >= chunk_rows:
+                rows, pending = _take(pending, chunk_rows)
+                buffered -= chunk_rows
+                yield _source(rows, plan, extra, reached)
     if buffered:
         rows, pending = _take(pending, buffered)
-        yield _source(rows, plan, extra, position)
+        yield _source(rows, plan, extra, position())
 
 
 def _header(stream: BinaryIO) -> bytes:
@@ -92,50 +95,6 @@ def _header(stream: BinaryIO) -> bytes:
     if not header.strip():
         raise IntakeError("the CSV file has no header line (it is empty or starts with a blank line)")
     return header
-
-
-def _pieces(stream: BinaryIO, wanted_bytes: Callable[[], float]) -> Iterator[bytes]:
-    """The rest of the stream in pieces of whole rows of about ``wanted_bytes()`` bytes each.
-
-    A block is read, completed to the end of its last line, and cut after its last row end;
-    what follows the cut (part of a row with a quoted newline) starts the next piece. The last
-    piece gets a final newline if it lacks one and is not inside quotes.
-    """
-    carry = b""
-    while True:
-        block = stream.read(max(_MIN_BLOCK, int(wanted_bytes())))
-        if not block:
-            if carry:
-                if not carry.endswith(b"\n") and not _count(carry, b'"') % 2:
-                    carry += b"\n"
-                yield carry
-            return
-        tail = b"" if block.endswith(b"\n") else stream.readline()
-        data = b"".join((carry, block, tail)) if carry or tail else block
-        cut = _last_row_end(data) + 1
-        if cut == len(data):
-            carry = b""
-            yield data
-        elif cut:
-            carry = data[cut:]
-            yield data[:cut]
-        else:
-            carry = data
-
-
-def _count(data: bytes, byte: bytes) -> int:
-    """How many times ``byte`` occurs in ``data`` (vectorised; faster than ``bytes.count``)."""
-    codes = pl.Series("b", np.frombuffer(data, dtype=np.uint8))
-    return int((codes == ord(byte)).sum())
-
-
-def _last_row_end(data: bytes) -> int:
-    """Offset of the last newline in ``data`` that ends a row, or -1."""
-    last = data.rfind(b"\n")
-    if last < 0 or not _count(memoryview(data)[:last], b'"') % 2:
-        return last
-    ends = row_ends(data)
-    return int(ends[-1]) if len(ends) else -1
 
 
 def _take(pending: list[_Pending], count: int) -> tuple[list[tuple[pl.DataFrame, _Pending]], list[_Pending]]:
@@ -156,7 +115,7 @@ def _take(pending: list[_Pending], count: int) -> tuple[list[tuple[pl.DataFrame,
 
 
 def _source(
-    rows: list[tuple[pl.DataFrame, _Pending]], plan: ColumnPlan, extra: list[pl.Expr], position: Callable[[], int]
+    rows: list[tuple[pl.DataFrame, _Pending]], plan: ColumnPlan, extra: list[pl.Expr], bytes_read: int
 ) -> SourceChunk:
     """The message frame of the taken rows, with ``_row`` made unique across the pieces."""
     frames = [frame.with_columns(pl.col("_row") + item.base) for frame, item in rows]
@@ -174,7 +133,7 @@ def _source(
             texts.update(zip(mine, lookups[index]([row - bases[index] for row in mine]), strict=True))
         return [texts[row] for row in wanted]
 
-    return SourceChunk(messages=messages, raw_rows=raw_rows, bytes_read=position())
+    return SourceChunk(messages=messages, raw_rows=raw_rows, bytes_read=bytes_read)
 
 
 def _extra_columns(expected_fields: int) -> list[pl.Expr]:

@@ -65,7 +65,7 @@ REJECTS_SCHEMA: dict[str, pl.DataType] = {
 MESSAGE_SCHEMA: dict[str, pl.DataType] = {
     "_row": pl.Int64(),  # position of the row in its chunk, to fetch the raw text of rejects
     "line": pl.Int64(),
-    "size": pl.Int64(),  # bytes of the source row, for the 32 KB limit
+    "size": pl.Int64(),  # bytes of the source row, for the 32 KB limit (CSV: may omit quotes far below it)
     "pre_reason": pl.String(),  # a reason found while reading (invalid JSON, wrong field count)
     "type": pl.String(),
     "event": pl.String(),
@@ -124,7 +124,7 @@ def message_frame(columns: dict[str, object], height: int) -> pl.DataFrame:
     for name, dtype in MESSAGE_SCHEMA.items():
         value = columns.get(name)
         if value is None:
-            data[name] = pl.Series(name, [None] * height, dtype=dtype)
+            data[name] = pl.repeat(None, height, dtype=dtype, eager=True).alias(name)
         elif isinstance(value, pl.Series):
             data[name] = value.alias(name).cast(dtype)
         else:

@@ -19,11 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
+import numpy as np
 import orjson
 import polars as pl
+import pyarrow as pa
 
 JSON_SCALAR = r"^(?:-?(?:0|[1-9]\d{0,14})(?:\.\d+)?(?:[eE][+-]?\d{1,2})?|true|false)$"
 _NEEDS_ESCAPE = r'["\\\x00-\x1f\x7f]'
+_SCALAR_FIRST_BYTES = np.isin(np.arange(256), np.frombuffer(b"-0123456789tf", dtype=np.uint8))
 
 KeyTree = dict[str, Union[str, "KeyTree"]]
 """Key → column name (a leaf) or a nested :data:`KeyTree`."""
@@ -117,22 +120,19 @@ def _object(tree: KeyTree, facts: dict[str, dict[str, bool]]) -> pl.Expr:
 def _joining_text(paths: list[tuple[str, ...]], quoted: list[bool], members: list[_Member], to: int | None) -> pl.Expr:
     """Per row, the text between the last present leaf before ``to`` and the leaf ``to`` (or the
     end of the object when ``to`` is None); the opening text when no leaf is present before."""
-    before = range(len(members) - 1 if to is None else to - 1, -1, -1)
-    chain: pl.Expr | None = None
-    group: list[int] = []
-    for index in [*before, None]:
-        text = None if index is None else _text_between(paths, quoted, index, to)
-        if group and (index is None or text != _text_between(paths, quoted, group[0], to)):
-            condition = pl.any_horizontal(members[other].present for other in group)
-            literal = pl.lit(_text_between(paths, quoted, group[0], to))
-            chain = pl.when(condition).then(literal) if chain is None else chain.when(condition).then(literal)  # type: ignore[attr-defined]
-            group = []
-        if index is not None:
-            group.append(index)
-    if to is None:
-        return chain.otherwise(pl.lit(None, dtype=pl.String)) if chain is not None else pl.lit(None, dtype=pl.String)  # type: ignore[attr-defined]
-    opening = pl.lit(_text_between(paths, quoted, None, to))
-    return chain.otherwise(opening) if chain is not None else opening  # type: ignore[attr-defined]
+    nearest_first = range(len(members) - 1 if to is None else to - 1, -1, -1)
+    runs: list[tuple[list[int], str]] = []  # earlier leaves, nearest first, grouped by joining text
+    for index in nearest_first:
+        text = _text_between(paths, quoted, index, to)
+        if runs and runs[-1][1] == text:
+            runs[-1][0].append(index)
+        else:
+            runs.append(([index], text))
+    chosen = pl.lit(None if to is None else _text_between(paths, quoted, None, to), dtype=pl.String)
+    for leaves, text in reversed(runs):
+        present = pl.any_horizontal(members[leaf].present for leaf in leaves)
+        chosen = pl.when(present).then(pl.lit(text)).otherwise(chosen)
+    return chosen
 
 
 def _text_between(paths: list[tuple[str, ...]], quoted: list[bool], after: int | None, to: int | None) -> str:
@@ -166,7 +166,6 @@ def _column_facts(frame: pl.DataFrame, columns: list[str], *, clean_text: bool) 
     exprs: list[pl.Expr] = []
     for index, column in enumerate(texts):
         cell = pl.col(column)
-        exprs.append(cell.str.contains(JSON_SCALAR).any().alias(f"s{index}"))
         exprs.append((cell.str.len_bytes() == 0).any().alias(f"e{index}"))
         if not clean_text:
             exprs.append(cell.str.contains(_NEEDS_ESCAPE).any().alias(f"x{index}"))
@@ -174,11 +173,31 @@ def _column_facts(frame: pl.DataFrame, columns: list[str], *, clean_text: bool) 
     return {
         column: {
             "needs_escape": bool(found.get(f"x{index}", False)),
-            "has_scalars": bool(found[f"s{index}"]),
+            "has_scalars": _has_scalars(frame.get_column(column)),
             "has_empty": bool(found[f"e{index}"]),
         }
         for index, column in enumerate(texts)
     }
+
+
+def _has_scalars(column: pl.Series) -> bool:
+    """Whether some cell of a text column is a JSON number or ``true`` / ``false``.
+
+    Only the cells whose first byte can start one (``-``, a digit, ``t``, ``f``) are matched
+    against :data:`JSON_SCALAR`. In Arrow's string-view layout every string has a 16-byte view
+    holding its length (4 bytes) then its first bytes, so the first byte of every cell is read
+    from the views alone, without touching the strings.
+    """
+    array = column.to_arrow(compat_level=pl.CompatLevel.newest())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.type != pa.string_view():
+        return bool(column.str.contains(JSON_SCALAR).any())
+    views = np.frombuffer(array.buffers()[1], dtype=np.uint8).reshape(-1, 16)[array.offset : array.offset + len(array)]
+    candidates = _SCALAR_FIRST_BYTES[views[:, 4]]  # empty strings have zeros there
+    if not candidates.any():
+        return False
+    return bool(column.filter(pl.Series(candidates)).str.contains(JSON_SCALAR).any())
 
 
 def _key(key: str) -> str:

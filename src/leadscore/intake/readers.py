@@ -14,7 +14,7 @@ from __future__ import annotations
 import gzip
 import os
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import BinaryIO
 
@@ -138,6 +138,7 @@ def _chunks(
             stream = _decompressed(raw, stack)
             reader = read_csv_chunks if fmt == "csv" else read_jsonl_chunks
             sources = reader(stream, raw.tell, kind=kind, chunk_rows=chunk_rows)
+        stack.enter_context(closing(sources))  # type: ignore[arg-type]  # stopped before the file closes
         for source in sources:
             frame, found = validate(source.messages)
             rows = found.get_column("_row").to_list()

@@ -33,7 +33,7 @@ def parse_timestamps_ms(text: pl.Series) -> pl.Series:
     """Milliseconds since the epoch (Int64) for each timestamp text; null where it is not one."""
     name = text.name
     if text.null_count() == text.len():
-        return pl.Series(name, [None] * text.len(), dtype=pl.Int64)
+        return pl.repeat(None, text.len(), dtype=pl.Int64, eager=True).alias(name)
     try:
         instants = pc.cast(text.to_arrow(), pa.timestamp("ns", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

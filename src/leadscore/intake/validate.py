@@ -44,6 +44,18 @@ def present(cell: pl.Expr) -> pl.Expr:
     return pl.when(cell.str.strip_chars().str.len_bytes() > 0).then(cell)
 
 
+def _given_type(messages: pl.DataFrame) -> pl.Expr:
+    """The message type, stripped and lower-cased; null when absent or blank.
+
+    When every type is already one of :data:`EVENT_TYPES` (the usual case), that is the column
+    itself, and the (slow) lower-casing is skipped.
+    """
+    cell = pl.col("type")
+    if not messages.select((cell.is_not_null() & ~cell.is_in(EVENT_TYPES)).any()).item():
+        return cell
+    return present(cell).str.strip_chars().str.to_lowercase()
+
+
 def _quoted(cell: pl.Expr) -> pl.Expr:
     return cell.str.slice(0, 80)
 
@@ -89,7 +101,7 @@ def _event_time(received_at_ms: int | None, *, fallback_to_received: bool) -> tu
 
 def validate_events(messages: pl.DataFrame, *, received_at_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Canonical events (:data:`EVENTS_SCHEMA`) and rejects (``_row``, ``line``, ``reason``)."""
-    given_type = present(pl.col("type")).str.strip_chars().str.to_lowercase()
+    given_type = _given_type(messages)
     event = present(pl.col("event"))
     work = messages.with_columns(
         pl.when(given_type.is_null() & event.is_not_null()).then(pl.lit("track")).otherwise(given_type).alias("_type"),
@@ -164,7 +176,7 @@ def validate_contacts(
     ``ts`` is the identify's corrected timestamp, else its ``receivedAt``, else null: a
     contacts file without times gives contacts without times.
     """
-    given_type = present(pl.col("type")).str.strip_chars().str.to_lowercase()
+    given_type = _given_type(messages)
     work = messages.with_columns(
         given_type.alias("_type"),
         present(pl.col("user_id")).alias("_user"),
