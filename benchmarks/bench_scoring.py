@@ -97,9 +97,21 @@ GROUP BY l.contact_id, l.rule_id
 """
 
 
+def _peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM: unlike ru_maxrss, not inherited from the
+    parent across fork + exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _child(target: Any, queue: Any, args: tuple[Any, ...]) -> None:
     result = target(*args)
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["peak_rss_mb"] = _peak_rss_mb()
     queue.put(result)
 
 
@@ -116,15 +128,26 @@ def run_isolated(target: Any, *args: Any) -> dict[str, Any]:
     return result
 
 
-def generate(out: Path, contacts: int, events: int) -> tuple[Path, Path]:
+LEAN_COLUMNS = ["type", "event", "userId", "anonymousId", "messageId", "timestamp", "properties.path",
+                "properties.machine_activity", "properties.position", "properties.team"]
+
+
+def generate(out: Path, contacts: int, events: int) -> tuple[Path, dict[str, Path]]:
+    """Contacts and two shapes of the same events: ``rich`` Segment messages (user agent and
+    campaign context on every event, ~217 bytes a row in CSV) and ``lean`` rows as a CRM or
+    e-mail platform exports them (ids, type, time, a few properties, ~90 bytes a row)."""
+    import polars as pl
+
     from leadscore.intake.generate import main as generate_main
 
-    contacts_file, events_file = out / "contacts.csv", out / "events.csv"
+    contacts_file, events_file, lean_file = out / "contacts.csv", out / "events.csv", out / "events-lean.csv"
     stamp = out / f"generated-{contacts}-{events}"
     if not stamp.exists():
         generate_main(["--contacts", str(contacts), "--events", str(events), "--out", str(out)])
         stamp.touch()
-    return contacts_file, events_file
+    if not lean_file.exists() or lean_file.stat().st_mtime < events_file.stat().st_mtime:
+        pl.read_csv(events_file, infer_schema=False).select(LEAN_COLUMNS).write_csv(lean_file)
+    return contacts_file, {"rich": events_file, "lean": lean_file}
 
 
 def prepare(url: str, contacts_file: Path) -> dict[str, Any]:
@@ -292,37 +315,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    contacts_file, events_file = generate(args.out, args.contacts, args.events)
+    contacts_file, event_files = generate(args.out, args.contacts, args.events)
     results: dict[str, Any] = {"machine": machine(), "data": {"contacts": args.contacts, "events": args.events}}
 
-    database = args.out / "bench.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(database) + suffix).unlink(missing_ok=True)
-    url = f"sqlite:///{database}"
-    results["sqlite_contacts_import"] = run_isolated(prepare, url, contacts_file)
-    results["sqlite_events_import"] = run_isolated(import_events, url, events_file)
-    results["sqlite_raw_insert_ceiling"] = run_isolated(raw_ceiling, url, args.out)
-    results["sqlite_import_vs_ceiling"] = round(
-        results["sqlite_events_import"]["events_per_s"] / results["sqlite_raw_insert_ceiling"]["rows_per_s"], 3
-    )
-
-    ours, theirs, peaks = [], [], {"leadscore": 0.0, "duckdb": 0.0}
-    for _ in range(args.repeat):
-        mine = run_isolated(leadscore_rescore, url)
-        duck = run_isolated(duckdb_rescore, url)
-        ours.append(mine["seconds"])
-        theirs.append(duck["seconds"])
-        peaks["leadscore"] = max(peaks["leadscore"], mine["peak_rss_mb"])
-        peaks["duckdb"] = max(peaks["duckdb"], duck["peak_rss_mb"])
-    results["rescore"] = {
-        "leadscore_seconds": [round(s, 3) for s in ours],
-        "duckdb_seconds": [round(s, 3) for s in theirs],
-        "leadscore_median_s": round(statistics.median(ours), 3),
-        "duckdb_median_s": round(statistics.median(theirs), 3),
-        "ratio_duckdb_over_leadscore": round(statistics.median(theirs) / statistics.median(ours), 3),
-        "peak_rss_mb": peaks,
-        "agreement": run_isolated(compare_states, url),
-    }
+    for shape, events_file in event_files.items():
+        database = args.out / f"bench-{shape}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(database) + suffix).unlink(missing_ok=True)
+        url = f"sqlite:///{database}"
+        part: dict[str, Any] = {"csv_bytes_per_row": round(events_file.stat().st_size / args.events)}
+        part["contacts_import"] = run_isolated(prepare, url, contacts_file)
+        part["events_import"] = run_isolated(import_events, url, events_file)
+        part["raw_insert_ceiling"] = run_isolated(raw_ceiling, url, args.out)
+        part["import_vs_ceiling"] = round(
+            part["events_import"]["events_per_s"] / part["raw_insert_ceiling"]["rows_per_s"], 3
+        )
+        ours, theirs, peaks = [], [], {"leadscore": 0.0, "duckdb": 0.0}
+        for _ in range(args.repeat):
+            mine = run_isolated(leadscore_rescore, url)
+            duck = run_isolated(duckdb_rescore, url)
+            ours.append(mine["seconds"])
+            theirs.append(duck["seconds"])
+            peaks["leadscore"] = max(peaks["leadscore"], mine["peak_rss_mb"])
+            peaks["duckdb"] = max(peaks["duckdb"], duck["peak_rss_mb"])
+        part["rescore"] = {
+            "leadscore_seconds": [round(x, 3) for x in ours],
+            "duckdb_seconds": [round(x, 3) for x in theirs],
+            "leadscore_median_s": round(statistics.median(ours), 3),
+            "duckdb_median_s": round(statistics.median(theirs), 3),
+            "ratio_duckdb_over_leadscore": round(statistics.median(theirs) / statistics.median(ours), 3),
+            "peak_rss_mb": peaks,
+            "agreement": run_isolated(compare_states, url),
+        }
+        results[f"sqlite_{shape}"] = part
+        print(json.dumps({shape: part}), file=sys.stderr)
 
     if not args.no_postgres:
         pg = postgres_url()
@@ -331,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             try:
                 results["postgresql_contacts_import"] = run_isolated(prepare, pg, contacts_file)
-                results["postgresql_events_import"] = run_isolated(import_events, pg, events_file)
+                results["postgresql_events_import"] = run_isolated(import_events, pg, event_files["rich"])
             finally:
                 drop_postgres(pg)
     json.dump(results, sys.stdout, indent=2)

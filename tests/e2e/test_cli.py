@@ -12,55 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-REFERENCE_MODEL = """\
-version: 1
-name: b2b-saas
-lists:
-  free_email: [gmail.com, yahoo.com, hotmail.com, outlook.com]
-fit:
-  max: 60
-  rules:
-    - id: decision-maker
-      where: {field: traits.title, matches: "(?i)\\\\b(ceo|cto|vp|head|director|directeur)\\\\b"}
-      points: 20
-    - id: target-industry
-      where: {field: account.industry, in: [software, fintech]}
-      points: 15
-    - id: mid-market
-      where: {all: [{field: account.employees, gte: 50}, {field: account.employees, lte: 1000}]}
-      points: 25
-    - id: free-email
-      where: {field: traits.email_domain, in: free_email}
-      points: -10
-engagement:
-  max: 100
-  half_life: 30d
-  rules:
-    - id: email-click
-      on: Email Link Clicked
-      points: 3
-      cap: 15
-    - id: pricing-page
-      on: page
-      where: {field: properties.path, matches: "^/pricing"}
-      points: 10
-      limit: {count: 3, per: 1d}
-    - id: demo-request
-      on: Demo Requested
-      points: 40
-      half_life: 60d
-    - id: unsubscribe
-      on: Unsubscribed
-      points: -25
-      half_life: never
-exclude:
-  - {field: traits.email, matches: "@ourcompany\\\\.com$"}
-combined: {fit: 0.4, engagement: 0.6}
-grades:
-  fit: {A: 75, B: 50, C: 25}
-  engagement: {"1": 75, "2": 50, "3": 25}
-temperature: {hot: 70, warm: 40}
-"""
+REFERENCE_MODEL = (ROOT / "tests" / "data" / "reference-model.yml").read_text(encoding="utf-8")
 AT = datetime(2026, 1, 31, tzinfo=UTC)
 
 

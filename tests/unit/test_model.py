@@ -10,55 +10,8 @@ from leadscore.core.conditions import evaluate
 from leadscore.core.model import load_model, parse_model
 from leadscore.core.types import AllOf, Comparison, Limit
 
-REFERENCE = r'''
-version: 1
-name: b2b-saas
-lists:
-  free_email: [gmail.com, yahoo.com, hotmail.com, outlook.com]
-fit:
-  max: 60                     # raw fit points are clipped to 0..max, then scaled to 0..100
-  rules:
-    - id: decision-maker
-      where: {field: traits.title, matches: "(?i)\\b(ceo|cto|vp|head|director|directeur)\\b"}
-      points: 20
-    - id: target-industry
-      where: {field: account.industry, in: [software, fintech]}
-      points: 15
-    - id: mid-market
-      where: {all: [{field: account.employees, gte: 50}, {field: account.employees, lte: 1000}]}
-      points: 25
-    - id: free-email
-      where: {field: traits.email_domain, in: free_email}   # `in` takes a list or a name under `lists`
-      points: -10
-engagement:
-  max: 100                    # raw engagement points clipped to 0..max, then scaled to 0..100
-  half_life: 30d              # default for every rule below
-  rules:
-    - id: email-click
-      on: Email Link Clicked  # a track event name; page and screen calls are `on: page` / `on: screen`
-      points: 3
-      cap: 15                 # this rule never contributes more than 15 decayed points
-    - id: pricing-page
-      on: page
-      where: {field: properties.path, matches: "^/pricing"}
-      points: 10
-      limit: {count: 3, per: 1d}
-    - id: demo-request
-      on: Demo Requested
-      points: 40
-      half_life: 60d
-    - id: unsubscribe
-      on: Unsubscribed
-      points: -25
-      half_life: never
-exclude:
-  - {field: traits.email, matches: "@ourcompany\\.com$"}
-combined: {fit: 0.4, engagement: 0.6}
-grades:
-  fit: {A: 75, B: 50, C: 25}          # on the 0..100 fit score; below C is D
-  engagement: {"1": 75, "2": 50, "3": 25}  # below 3 is 4
-temperature: {hot: 70, warm: 40}     # on the combined score; below warm is cold
-'''
+REFERENCE = (Path(__file__).parents[1] / "data" / "reference-model.yml").read_text(encoding="utf-8")
+"""The model file of DESIGN.md "Reference shapes", verbatim (shared with the end-to-end tests)."""
 
 DAY = 86_400.0
 
