@@ -101,6 +101,13 @@ def test_errors_are_clean_messages_with_exit_codes(migrated_url: str, tmp_path: 
     assert run(migrated_url, "explain", "u-1", "--at", "yesterday", check=False).returncode == 2
 
 
+def test_missing_schema_and_unreachable_database_are_one_sentence(tmp_path: Path) -> None:
+    empty = run(f"sqlite:///{tmp_path / 'never-initialised.db'}", "leads", check=False)
+    assert empty.returncode == 5 and "run `leadscore init`" in empty.stderr and "Traceback" not in empty.stderr
+    down = run("postgresql://postgres@127.0.0.1:9/test", "leads", check=False)
+    assert down.returncode == 6 and "cannot use the database" in down.stderr and "Traceback" not in down.stderr
+
+
 def test_demo_then_leads_table(migrated_url: str, tmp_path: Path) -> None:
     run(migrated_url, "model", "publish", str(ROOT / "examples" / "b2b-saas.yml"))
     run(migrated_url, "demo", "--out", str(tmp_path / "demo"), "--contacts", "200", "--events", "3000")

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from leadscore.core.model import ModelError
 from leadscore.intake import IntakeError
+from leadscore.services.database import require_schema
 from leadscore.services.errors import LeadscoreError
 from leadscore.settings import Settings
 
@@ -24,9 +25,13 @@ errors = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def database_url() -> str:
-    """The database every command uses: ``LEADSCORE_DATABASE_URL`` or the embedded SQLite file."""
-    return Settings.from_env().database_url
+def database_url(*, ready: bool = True) -> str:
+    """The database every command uses: ``LEADSCORE_DATABASE_URL`` or the embedded SQLite file;
+    with ``ready``, checked to be reachable and at the current schema."""
+    url = Settings.from_env().database_url
+    if ready:
+        require_schema(url)
+    return url
 
 
 def parse_time(text: str | None) -> float:

@@ -45,7 +45,8 @@ def leads(
     """
     moment = parse_time(at)
     where = scoring.LeadFilter(grades=tuple(g.upper() for g in grade or ()), temperatures=tuple(t.lower() for t in temperature or ()))
-    frame = scoring.leads(database_url(), moment, top=top, where=where)
+    url = database_url()
+    frame = scoring.leads(url, moment, top=top, where=where)
     columns = ["contact", "email", "score", "fit", "engagement", "grade", "engagement_level", "temperature"]
     rows = frame.select(columns)
     if output is Output.csv:
@@ -65,7 +66,7 @@ def leads(
     console.print(table)
     if explain:
         for contact in rows["contact"]:
-            _print_card(scoring.explain(database_url(), contact, moment))
+            _print_card(scoring.explain(url, contact, moment))
 
 
 @handle_errors

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from leadscore.cli.common import console, database_url, handle_errors
+from sqlalchemy.exc import SQLAlchemyError
+
+from leadscore.services.database import DatabaseUnavailable
 from leadscore.store.migrate import upgrade
 
 
@@ -14,8 +17,12 @@ def init() -> None:
 
     Example: LEADSCORE_DATABASE_URL=postgresql://postgres@127.0.0.1/test leadscore init
     """
-    url = database_url()
-    upgrade(url)
+    url = database_url(ready=False)
+    try:
+        upgrade(url)
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise DatabaseUnavailable(f"cannot use the database: {reason}") from None
     console.print(f"database ready: [bold]{_redact(url)}[/bold]")
 
 
