@@ -21,11 +21,9 @@ from leadscore.core.types import ScoringModel
 from leadscore.intake import read_contacts, read_events
 from leadscore.services import traits as trait_updates
 from leadscore.services.pending import PendingScores
-from leadscore.services.models import published_model
+from leadscore.services.models import load_published_model
 from leadscore.store.bulk import BulkSession
-from leadscore.store.engine import make_engine
 from leadscore.store.records import now_ms
-from leadscore.store.uow import UnitOfWork
 
 Progress = Callable[[int, int], None]
 """``progress(bytes_done, bytes_total)`` — called after each committed chunk."""
@@ -43,15 +41,6 @@ class ImportReport:
     contacts_updated: int = 0
     reject_file: Path | None = None
     reject_reasons: dict[str, int] = field(default_factory=dict)
-
-
-def load_published_model(database_url: str) -> ScoringModel:
-    engine = make_engine(database_url)
-    try:
-        with UnitOfWork(engine) as uow:
-            return published_model(uow)
-    finally:
-        engine.dispose()
 
 
 def import_events(

@@ -9,6 +9,7 @@ from pathlib import Path
 from leadscore.core.model import load_model, parse_model
 from leadscore.core.types import ScoringModel
 from leadscore.services.errors import NoPublishedModel, NotFound
+from leadscore.store.engine import make_engine
 from leadscore.store.uow import UnitOfWork
 
 
@@ -36,6 +37,16 @@ def publish_file(uow: UnitOfWork, path: Path) -> PublishResult:
     draft = uow.models.add_draft(name=model.name, version=model.version, yaml=text)
     published = uow.models.publish(draft.revision)
     return PublishResult(revision=published.revision, name=published.name, changed=True)
+
+
+def load_published_model(database_url: str) -> ScoringModel:
+    """The published model of the database at ``database_url`` (its own short transaction)."""
+    engine = make_engine(database_url)
+    try:
+        with UnitOfWork(engine) as uow:
+            return published_model(uow)
+    finally:
+        engine.dispose()
 
 
 def published_model(uow: UnitOfWork) -> ScoringModel:

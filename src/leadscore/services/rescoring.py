@@ -17,7 +17,8 @@ import polars as pl
 
 from leadscore.core import vectorized
 from leadscore.core.types import ScoringModel
-from leadscore.services.importing import load_published_model, to_scoring_frame
+from leadscore.services.importing import to_scoring_frame
+from leadscore.services.models import load_published_model
 from leadscore.services.traits import refresh_fit
 from leadscore.store.bulk import BulkSession
 

@@ -19,7 +19,7 @@ from leadscore.core.records import contact_record
 from leadscore.core.types import Event, ScoreCard, ScoringModel
 from leadscore.services.errors import NotFound
 from leadscore.services.importing import to_scoring_frame
-from leadscore.services.models import published_model
+from leadscore.services.models import load_published_model, published_model
 from leadscore.store.bulk import BulkSession
 from leadscore.store.engine import make_engine
 from leadscore.store.records import ContactRecord, EventRecord
@@ -74,8 +74,8 @@ def leads(
 ) -> pl.DataFrame:
     """Contacts ranked by score at ``at``: ``contact, email, fit, engagement, score, grade,
     engagement_level, temperature`` plus ``contact_id``."""
-    with BulkSession.open(database_url) as bulk:
-        model = _model(database_url)
+    model = load_published_model(database_url)
+    with BulkSession.open_reader(database_url) as bulk:
         contacts = bulk.read_contacts(["user_id", "anonymous_id", "email", "fit_raw", "excluded", "last_event_at"])
         state = _state_at(bulk, model, contacts, at)
     scores = vectorized.score_frame(model, contacts.select("contact_id", "fit_raw", "excluded"), state, at)
@@ -102,15 +102,6 @@ def _state_at(bulk: BulkSession, model: ScoringModel, contacts: pl.DataFrame, at
     history = to_scoring_frame(bulk.read_events(stale, until_ms=int(at * 1000)))
     replayed = vectorized.accumulate(model, history, until=at)
     return pl.concat([cached.filter(~pl.col("contact_id").is_in(stale.implode())), replayed], how="vertical_relaxed")
-
-
-def _model(database_url: str) -> ScoringModel:
-    engine = make_engine(database_url)
-    try:
-        with UnitOfWork(engine) as uow:
-            return published_model(uow)
-    finally:
-        engine.dispose()
 
 
 def _core_event(record: EventRecord) -> Event:
