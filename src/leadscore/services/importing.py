@@ -13,6 +13,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TextIO
 
 import polars as pl
 
@@ -201,8 +202,8 @@ class _RejectWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._handle = None
-        self._writer: csv.writer | None = None  # type: ignore[valid-type]
+        self._handle: TextIO | None = None
+        self._writer: Any = None  # a csv writer (its type is private to the csv module)
 
     def __enter__(self) -> _RejectWriter:
         return self
