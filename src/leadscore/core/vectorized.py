@@ -330,11 +330,12 @@ def fit_frame(model: ScoringModel, contacts: pl.DataFrame) -> pl.DataFrame:
     fit_raw = pl.sum_horizontal(terms) if terms else pl.lit(0.0)
     exclusions = [condition_expr(condition) for condition in model.exclude]
     excluded = pl.any_horizontal(exclusions) if exclusions else pl.lit(False)
-    return frame.select(
+    # lazily, so that a field read by several conditions is extracted from its JSON once
+    return frame.lazy().select(
         pl.col("contact_id").cast(pl.Int64),
         fit_raw.cast(pl.Float64).alias("fit_raw"),
         excluded.cast(pl.Boolean).alias("excluded"),
-    )
+    ).collect()
 
 
 def fit_breakdown(model: ScoringModel, contacts: pl.DataFrame) -> pl.DataFrame:

@@ -37,7 +37,12 @@ class RescoreReport:
 
 def rescore(database_url: str, *, chunk_contacts: int = 50_000, progress: Progress | None = None) -> RescoreReport:
     model = load_published_model(database_url)
-    with BulkSession.open(database_url) as bulk, _LogReaders(database_url, 2) as readers:
+    with (
+        BulkSession.open(database_url) as bulk,
+        _LogReaders(database_url, 2) as readers,
+        ThreadPoolExecutor(1, thread_name_prefix="fit") as fitter,
+        ThreadPoolExecutor(1, thread_name_prefix="state-writer") as writer,
+    ):
         contacts = bulk.read_contacts(["traits", "account_id", "last_event_at"])
         accounts = bulk.read_accounts().select("account_id", pl.col("traits").alias("account"))
         ids = contacts["contact_id"].sort()
@@ -50,26 +55,37 @@ def rescore(database_url: str, *, chunk_contacts: int = 50_000, progress: Progre
                 types=types, event_names=names, columns=columns, contact_range=span, ordered=False
             )
 
-        # two connections read the next chunks of the log while this thread scores the current
-        # one (the log does not change during a rescore; the state is written on `bulk`)
+        # Everything overlaps: two connections read the next chunks of the log (it does not
+        # change during a rescore), one thread computes fit, this thread accumulates the current
+        # chunk, and the state of the previous chunk is written on `bulk` (the only connection
+        # that writes; spans ascend, so the clustered state table is appended in key order).
         upcoming = [readers.pool.submit(read, span) for span in spans[:2]]
-        fit = refresh_fit(model, contacts.join(accounts, on="account_id", how="left"))
-        events = 0
-        states: list[pl.DataFrame] = []
-        for index in range(len(spans)):
+        fitting = fitter.submit(refresh_fit, model, contacts.join(accounts, on="account_id", how="left"))
+        writing = writer.submit(bulk.replace_state, pl.DataFrame(schema=_STATE_SCHEMA))
+        events, state_rows = 0, 0
+        for index, (low, high) in enumerate(spans):
             log = upcoming.pop(0).result()
             if index + 2 < len(spans):
                 upcoming.append(readers.pool.submit(read, spans[index + 2]))
-            states.append(vectorized.accumulate(model, to_scoring_frame(log)))
+            state = vectorized.accumulate(model, to_scoring_frame(log))
+            latest = state.group_by("contact_id").agg(pl.col("t_ref").max().alias("last_event_at"))
+            if index == 0:
+                fit = fitting.result().select("contact_id", "fit_raw", "excluded")
+            in_span = fit.filter(pl.col("contact_id").is_between(low, high))
+            state_rows += writing.result()
+            writing = writer.submit(_write_chunk, bulk, state, in_span.join(latest, on="contact_id", how="left"))
             events += log.height
             if progress is not None:
                 progress(min((index + 1) * chunk_contacts, ids.len()), ids.len())
-        state = pl.concat(states) if states else pl.DataFrame(schema=_STATE_SCHEMA)
-        bulk.replace_state(state)
-        latest = state.group_by("contact_id").agg(pl.col("t_ref").max().alias("last_event_at"))
-        bulk.upsert_contacts(fit.select("contact_id", "fit_raw", "excluded").join(latest, on="contact_id", how="left"))
+        state_rows += writing.result()
         bulk.commit()
-    return RescoreReport(contacts=ids.len(), events=events, state_rows=state.height)
+    return RescoreReport(contacts=ids.len(), events=events, state_rows=state_rows)
+
+
+def _write_chunk(bulk: BulkSession, state: pl.DataFrame, contacts: pl.DataFrame) -> int:
+    """Append one span's accumulators and update its contacts' fit and last event time."""
+    bulk.upsert_contacts(contacts)
+    return bulk.append_state(state)
 
 
 def scoring_columns(model: ScoringModel) -> list[str]:
