@@ -26,7 +26,8 @@ import polars as pl
 
 from leadscore.store import bulk_contacts
 from leadscore.store.adbc import AdbcWriter
-from leadscore.store.schemas import EVENT_SCHEMA, IDS_SCHEMA, MESSAGE_KEY_SCHEMA, STATE_SCHEMA
+from leadscore.store.contexts import ContextDictionary
+from leadscore.store.schemas import EVENT_SCHEMA, IDS_SCHEMA, MESSAGE_KEY_SCHEMA, STATE_SCHEMA, STORED_EVENT_SCHEMA
 
 
 class BulkSession:
@@ -34,6 +35,7 @@ class BulkSession:
 
     def __init__(self, writer: AdbcWriter) -> None:
         self._writer = writer
+        self._contexts = ContextDictionary(writer)
 
     @classmethod
     @contextmanager
@@ -65,10 +67,12 @@ class BulkSession:
     def commit(self) -> None:
         """Make everything written so far durable."""
         self._writer.commit()
+        self._contexts.committed()
 
     def rollback(self) -> None:
         """Discard everything written since the last commit."""
         self._writer.rollback()
+        self._contexts.rolled_back()
 
     # contacts and accounts ------------------------------------------------------------------
 
@@ -166,8 +170,11 @@ class BulkSession:
             [pl.lit(False).alias(name) if name == "machine" else pl.lit(None).alias(name)
              for name in EVENT_SCHEMA if name not in frame]
         ).with_columns(pl.col("machine").fill_null(False))
-        ordered = filled.select(list(EVENT_SCHEMA)).sort("contact_id", "message_id")
-        self._writer.ingest("events", ordered, EVENT_SCHEMA)
+        # each distinct context document is stored once (see leadscore.store.contexts)
+        context_ids = self._contexts.ids(filled.get_column("context").cast(pl.String))
+        stored = filled.with_columns(context_id=context_ids, context=pl.lit(None, dtype=pl.String))
+        ordered = stored.select(list(STORED_EVENT_SCHEMA)).sort("contact_id", "message_id")
+        self._writer.ingest("events", ordered, STORED_EVENT_SCHEMA)
         return ordered.height
 
     def read_events(
@@ -191,7 +198,8 @@ class BulkSession:
         ``columns`` reads only those columns (all when None).
         """
         names = list(EVENT_SCHEMA) if columns is None else [name for name in EVENT_SCHEMA if name in set(columns)]
-        sql = f"SELECT {', '.join('e.' + name for name in names)} FROM events e"
+        selected = [*names, "context_id"] if "context" in names else names
+        sql = f"SELECT {', '.join('e.' + name for name in selected)} FROM events e"
         conditions: list[str] = []
         parameters: list[object] = []
         if contact_ids is not None:
@@ -213,7 +221,14 @@ class BulkSession:
             parameters.append(int(until_ms))
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
-        frame = self._writer.query(sql, {name: EVENT_SCHEMA[name] for name in names}, parameters)
+        frame = self._writer.query(sql, {name: STORED_EVENT_SCHEMA[name] for name in selected}, parameters)
+        if "context" in names:
+            bodies = self._contexts.bodies(frame.get_column("context_id"))
+            frame = (
+                frame.join(bodies.rename({"context": "_body"}), on="context_id", how="left", maintain_order="left")
+                .with_columns(pl.coalesce("context", "_body").alias("context"))
+                .select(names)
+            )
         if not ordered:
             return frame
         return frame.sort([name for name in ("contact_id", "ts", "message_id") if name in names])

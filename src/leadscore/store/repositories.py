@@ -13,7 +13,8 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from leadscore.store.contacts import AccountRepository, ContactRepository
 from leadscore.store.records import EventRecord, ModelRecord, dialect_insert, now_ms
-from leadscore.store.tables import events, meta, models, score_state
+from leadscore.store.contexts import digest
+from leadscore.store.tables import contexts, events, meta, models, score_state
 
 __all__ = [
     "AccountRepository",
@@ -116,13 +117,28 @@ class EventRepository:
     def add(self, record: EventRecord) -> bool:
         """Append one event; False (and nothing written) when its message id is already stored
         for that contact."""
-        statement = dialect_insert(self._connection, events).values(**record.to_row())
+        row = record.to_row()
+        if row["context"] is not None:  # stored once per distinct document
+            row["context_id"], row["context"] = self._context_id(row["context"]), None
+        statement = dialect_insert(self._connection, events).values(**row)
         statement = statement.on_conflict_do_nothing(index_elements=["contact_id", "message_id"])
         return self._connection.execute(statement.returning(events.c.message_id)).first() is not None
 
+    def _context_id(self, body: str) -> int:
+        key = digest(body)
+        insert = dialect_insert(self._connection, contexts).values(digest=key, body=body)
+        self._connection.execute(insert.on_conflict_do_nothing(index_elements=["digest"]))
+        return int(self._connection.execute(select(contexts.c.id).where(contexts.c.digest == key)).scalar_one())
+
     def of_contact(self, contact_id: int, *, until_ms: int | None = None) -> list[EventRecord]:
         """The contact's events ordered by time (then message id), up to ``until_ms`` inclusive."""
-        query = select(events).where(events.c.contact_id == contact_id)
+        context = func.coalesce(events.c.context, contexts.c.body).label("context")
+        columns = [column for column in events.c if column.name not in {"context", "context_id"}]
+        query = (
+            select(*columns, context)
+            .select_from(events.outerjoin(contexts, contexts.c.id == events.c.context_id))
+            .where(events.c.contact_id == contact_id)
+        )
         if until_ms is not None:
             query = query.where(events.c.ts <= until_ms)
         rows = self._connection.execute(query.order_by(events.c.ts, events.c.message_id)).mappings()

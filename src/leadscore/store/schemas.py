@@ -18,7 +18,11 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "traits": pl.String(),
     "machine": pl.Boolean(),
 }
-"""The ``events`` table; ``ts`` and ``received_at`` in milliseconds, JSON columns as text."""
+"""Events as the bulk layer takes and gives them; ``ts`` and ``received_at`` in milliseconds,
+JSON columns as text (``context`` included: its storage by reference is internal)."""
+
+STORED_EVENT_SCHEMA: dict[str, pl.DataType] = {**EVENT_SCHEMA, "context_id": pl.Int64()}
+"""The ``events`` table's columns, in table order."""
 
 STATE_SCHEMA: dict[str, pl.DataType] = {
     "contact_id": pl.Int64(),

@@ -97,10 +97,26 @@ events = Table(
     Column("context", Text, nullable=True),
     Column("traits", Text, nullable=True),
     Column("machine", Boolean, nullable=False, server_default=false()),
+    Column("context_id", BigInteger, nullable=True),
     PrimaryKeyConstraint("contact_id", "message_id"),
     sqlite_with_rowid=False,
 )
-"""The append-only event log, the source of truth of every score."""
+"""The append-only event log, the source of truth of every score.
+
+An event's Segment ``context`` (user agent, library, campaign, locale…) is stored once per
+distinct document in ``contexts`` and referenced by ``context_id``: it repeats from one event of
+a visitor to the next and is most of a web event's bytes. ``context`` holds the inline JSON of
+events stored before schema revision 0002 (readers see ``coalesce(context, contexts.body)``)."""
+
+contexts = Table(
+    "contexts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("digest", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    UniqueConstraint("digest"),
+)
+"""Distinct event contexts (JSON text), keyed by a BLAKE2b digest of the text."""
 
 models = Table(
     "models",
