@@ -182,10 +182,15 @@ def import_events(url: str, events_file: Path) -> dict[str, Any]:
 def raw_ceiling(url: str, scratch: Path) -> dict[str, Any]:
     import adbc_driver_sqlite.dbapi as adbc
 
-    from leadscore.store.bulk import BulkSession
+    from leadscore.store.adbc import AdbcWriter
+    from leadscore.store.schemas import STORED_EVENT_SCHEMA
 
-    with BulkSession.open(url) as bulk:
-        rows = bulk.read_events().to_arrow()
+    # the rows exactly as leadscore stores them (contexts by reference), read back raw
+    source = AdbcWriter.connect(url, read_only=True)
+    try:
+        rows = source.query(f"SELECT {', '.join(STORED_EVENT_SCHEMA)} FROM events", STORED_EVENT_SCHEMA).to_arrow()
+    finally:
+        source.close()
     target = scratch / f"ceiling-{uuid.uuid4().hex}.db"
     connection = adbc.connect(str(target), autocommit=True)
     cursor = connection.cursor()

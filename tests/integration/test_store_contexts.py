@@ -105,3 +105,18 @@ def test_events_stored_before_revision_0002_keep_their_inline_context(db_url: st
         assert rows == {"old": CAMPAIGN, "new-0": BROWSER}
     finally:
         engine.dispose()
+
+
+def test_many_distinct_contexts_keep_the_cache_bounded_and_stay_exact(migrated_url: str, engine: Engine, monkeypatch) -> None:
+    from leadscore.store import contexts as module
+
+    monkeypatch.setattr(module, "_CACHE_LIMIT", 3)
+    bodies = [f'{{"ip":"10.0.0.{index}"}}' for index in range(8)]
+    with BulkSession.open(migrated_url) as bulk:
+        bulk.insert_events(events(1, bodies[:5]))
+        bulk.commit()  # the cache passes its limit here and starts again
+        bulk.insert_events(events(2, bodies[3:]))
+        bulk.commit()
+        read = bulk.read_events(columns=["contact_id", "context"])
+    assert read.filter(pl.col("contact_id") == 2).get_column("context").to_list() == bodies[3:]
+    assert stored_contexts(engine) == 8

@@ -14,8 +14,9 @@ import polars as pl
 
 from leadscore.store.adbc import AdbcWriter
 
-CONTEXT_SCHEMA: dict[str, pl.DataType] = {"context_id": pl.Int64(), "digest": pl.String(), "context": pl.String()}
 _DIGESTS = {"digest": pl.String(), "context": pl.String()}
+_CACHE_LIMIT = 200_000
+"""Documents cached per connection; past it the cache starts again (lookups go to the table)."""
 
 
 def digest(body: str) -> str:
@@ -69,6 +70,8 @@ class ContextDictionary:
         if self._uncommitted:
             self._known = pl.concat([self._known, *self._uncommitted])
             self._uncommitted = []
+        if self._known.height > _CACHE_LIMIT:  # contexts that never repeat: keep memory bounded
+            self._known = self._known.clear()
 
     def rolled_back(self) -> None:
         self._uncommitted = []
