@@ -154,3 +154,50 @@ meta = Table(
     Column("value", Text, nullable=True),
 )
 """Small settings, e.g. which model revision the score state was computed with."""
+
+
+API_ROLES = ("admin", "marketing", "sales", "ingest")
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=True),
+    Column("role", Text, nullable=False),
+    Column("prefix", Text, nullable=False),
+    Column("key_hash", Text, nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+"""REST API keys: only a SHA-256 of the secret is stored (``prefix`` names it in lists);
+``role`` is one of :data:`API_ROLES`."""
+
+write_keys = Table(
+    "write_keys",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=True),
+    Column("prefix", Text, nullable=False),
+    Column("key_hash", Text, nullable=False, unique=True),
+    Column("origins", Text, nullable=False, server_default=text("'[]'")),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+"""Segment write keys (hashed like API keys); ``origins`` is a JSON list of the web sites
+allowed to send with the key from a browser (CORS)."""
+
+merges = Table(
+    "merges",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("survivor_id", BigInteger, nullable=False, index=True),
+    Column("merged_id", BigInteger, nullable=False, index=True),
+    Column("cause", Text, nullable=False),
+    Column("identity_kind", Text, nullable=True),
+    Column("identity_value", Text, nullable=True),
+    Column("events_moved", Integer, nullable=False, server_default=text("0")),
+    Column("merged_at", BigInteger, nullable=False),
+)
+"""Contacts merged into another (identity resolution): ``cause`` is ``identify``, ``alias`` or
+``email``; the identity that linked them; how many events moved to the survivor."""
