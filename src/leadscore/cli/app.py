@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from leadscore.cli import demo, importing, models, scores, setup
+from leadscore.cli import demo, importing, keys, models, scores, serve, setup
 
 app = typer.Typer(
     name="leadscore",
@@ -19,10 +19,12 @@ app = typer.Typer(
 app.command("init")(setup.init)
 app.add_typer(importing.app, name="import")
 app.add_typer(models.app, name="model")
+app.add_typer(keys.app, name="keys")
 app.command("leads")(scores.leads)
 app.command("explain")(scores.explain)
 app.command("rescore")(scores.rescore)
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

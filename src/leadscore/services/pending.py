@@ -58,6 +58,7 @@ class PendingScores:
             return 0
         latest = pl.concat(self._latest).group_by("contact_id").agg(pl.col("batch_last").max())
         touched = latest["contact_id"]
+        bulk.lock_contacts(touched)  # concurrent writers merge one after the other
         stored = bulk.load_state(touched)
         known = bulk.read_contacts(["last_event_at"], touched)
         unlimited = pl.concat(self._unlimited) if self._unlimited else pl.DataFrame(schema=MATCH_SCHEMA)

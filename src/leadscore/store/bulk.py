@@ -59,6 +59,23 @@ class BulkSession:
         finally:
             writer.close()
 
+    def close(self) -> None:
+        """Roll back what is not committed and close the connection (for sessions built
+        directly on an :class:`AdbcWriter` rather than with :meth:`open`)."""
+        self._writer.close()
+
+    def lock_contacts(self, contact_ids: pl.Series) -> None:
+        """PostgreSQL: lock these contacts' rows until commit, in id order, so concurrent
+        writers scoring the same contact take turns (SQLite's write lock already does)."""
+        if self.dialect != "postgresql" or contact_ids.is_empty():
+            return
+        self._load_ids(contact_ids)
+        self._writer.query(
+            "SELECT c.id AS contact_id FROM contacts c JOIN _bulk_ids i ON i.contact_id = c.id"
+            " ORDER BY c.id FOR UPDATE OF c",
+            IDS_SCHEMA,
+        )
+
     @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""

@@ -16,6 +16,7 @@ from types import TracebackType
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
+from leadscore.store.keys import KeyRepository
 from leadscore.store.repositories import (
     AccountRepository,
     ContactRepository,
@@ -59,6 +60,7 @@ class UnitOfWork:
         self.score_state = ScoreStateRepository(connection)
         self.events = EventRepository(connection)
         self.meta = MetaRepository(connection)
+        self.keys = KeyRepository(connection)
         return self
 
     def __exit__(

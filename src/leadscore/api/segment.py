@@ -1,0 +1,148 @@
+"""Segment-compatible intake: ``POST /v1/identify|track|page|screen|group|alias|batch``.
+
+The official Segment libraries work unchanged when pointed at leadscore. Limits are Segment's:
+32 KB per message, 500 KB and 2,500 messages per batch (after gzip decoding). A batch is
+accepted or refused as a whole: bad messages are reported by position and nothing is stored.
+Success is ``200 {"success": true}``, once the events are durably stored and scored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from leadscore.api.auth import basic_user, bearer_token, find_write_key
+from leadscore.api.errors import ApiError
+from leadscore.intake.jsonl import messages_from_objects
+from leadscore.intake.validate import validate_events
+from leadscore.store.records import now_ms
+
+MAX_BATCH_BYTES = 500 * 1024
+MAX_BATCH_MESSAGES = 2_500
+
+router = APIRouter(prefix="/v1", tags=["Segment intake"])
+
+_EXAMPLE = {
+    "batch": [
+        {"type": "page", "anonymousId": "a-7f3e", "properties": {"path": "/pricing"}, "messageId": "m-1",
+         "timestamp": "2026-11-30T09:00:00Z"},
+        {"type": "identify", "anonymousId": "a-7f3e", "userId": "u-42", "traits": {"email": "ada@example.com"}},
+        {"type": "track", "userId": "u-42", "event": "Demo Requested", "messageId": "m-2"},
+    ],
+    "sentAt": "2026-11-30T09:00:05Z",
+}
+
+
+def _single(kind: str) -> Any:
+    async def endpoint(request: Request) -> dict[str, bool]:
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_request", "the body must be a JSON object (one Segment message)")
+        _authorise(request, body)
+        message = {key: value for key, value in body.items() if key != "writeKey"}
+        message["type"] = kind
+        await _accept(request, [message], sent_at=None, shared_context=None)
+        return {"success": True}
+
+    endpoint.__name__ = f"segment_{kind}"
+    endpoint.__doc__ = (
+        f"One Segment `{kind}` message. Auth: the write key as HTTP Basic user (empty password), "
+        "as `writeKey` in the body, or as a Bearer token."
+    )
+    return endpoint
+
+
+for _kind in ("identify", "track", "page", "screen", "group", "alias"):
+    router.add_api_route(f"/{_kind}", _single(_kind), methods=["POST"], summary=f"Segment {_kind}")
+
+
+@router.post("/batch", summary="Segment batch", openapi_extra={
+    "requestBody": {"content": {"application/json": {"example": _EXAMPLE}}}})
+async def segment_batch(request: Request) -> dict[str, bool]:
+    """Up to 2,500 messages of any type (500 KB), accepted or refused as a whole: the body
+    ``{"batch": [...], "sentAt": ..., "context": ...}`` that Segment libraries send."""
+    body = await _body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
+        raise ApiError(400, "invalid_request", 'the body must be {"batch": [messages]}')
+    _authorise(request, body)
+    batch = body["batch"]
+    if len(batch) > MAX_BATCH_MESSAGES:
+        raise ApiError(413, "too_large", f"a batch holds at most {MAX_BATCH_MESSAGES:,} messages (got {len(batch):,})")
+    if not batch:
+        return {"success": True}
+    context = body.get("context") if isinstance(body.get("context"), dict) else None
+    await _accept(request, batch, sent_at=body.get("sentAt"), shared_context=context)
+    return {"success": True}
+
+
+# ------------------------------------------------------------------------------------------
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        raw = _gunzip(raw)
+    if len(raw) > MAX_BATCH_BYTES:
+        raise ApiError(413, "too_large", f"the body is larger than {MAX_BATCH_BYTES // 1024} KB")
+    if not raw.strip():
+        raise ApiError(400, "invalid_request", "the body is empty")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {error}") from None
+
+
+def _gunzip(raw: bytes) -> bytes:
+    decoder = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = decoder.decompress(raw, MAX_BATCH_BYTES + 1)
+    except zlib.error:
+        raise ApiError(400, "invalid_request", "the body is not valid gzip") from None
+    if len(data) > MAX_BATCH_BYTES:
+        raise ApiError(413, "too_large", f"the body is larger than {MAX_BATCH_BYTES // 1024} KB once decompressed")
+    return data
+
+
+def _authorise(request: Request, body: dict[str, Any]) -> None:
+    secret = basic_user(request) or bearer_token(request)
+    if secret is None and isinstance(body.get("writeKey"), str):
+        secret = body["writeKey"]
+    if not secret:
+        raise ApiError(401, "unauthorized", "a write key is required (HTTP Basic user, writeKey, or Bearer)")
+    if find_write_key(request, secret) is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked write key")
+
+
+async def _accept(request: Request, messages: list[Any], *, sent_at: Any, shared_context: dict[str, Any] | None) -> None:
+    received = now_ms()
+    frame = await run_in_threadpool(_validated, messages, sent_at, shared_context, received)
+    future = request.app.state.intake.submit(frame)
+    await asyncio.wrap_future(future)
+
+
+def _validated(messages: list[Any], sent_at: Any, shared_context: dict[str, Any] | None, received_ms: int) -> Any:
+    prepared: list[Any] = []
+    sizes: list[int] = []
+    for message in messages:
+        if isinstance(message, dict):
+            message = {key: value for key, value in message.items() if key != "receivedAt"}  # the server's clock
+            if sent_at is not None and message.get("sentAt") is None:
+                message["sentAt"] = sent_at
+            if shared_context is not None and not message.get("context"):
+                message["context"] = shared_context
+            sizes.append(len(orjson.dumps(message)))
+        else:
+            sizes.append(0)
+        prepared.append(message)
+    frame = messages_from_objects(prepared, list(range(len(prepared))), kind="events", sizes=sizes)
+    good, rejects = validate_events(frame, received_at_ms=received_ms)
+    if not rejects.is_empty():
+        problems = [f"batch[{line}]: {reason}" for line, reason in rejects.select("line", "reason").sort("line").head(20).iter_rows()]
+        more = f" (and {rejects.height - 20} more)" if rejects.height > 20 else ""
+        raise ApiError(400, "invalid_request", "; ".join(problems) + more + "; nothing was stored")
+    return good

@@ -1,0 +1,38 @@
+"""``leadscore serve``: the HTTP server (Segment intake, REST API, health)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from leadscore.cli.common import console, database_url, handle_errors
+from leadscore.settings import DATABASE_URL_VARIABLE
+
+
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="server processes (each has its own event writer)")] = 1,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the Segment intake (/v1/...), the REST API (/api/..., docs at /docs) and /health.
+
+    Example: leadscore serve --host 0.0.0.0 --port 8000 --workers 2
+    """
+    import uvicorn
+
+    url = database_url()  # checks the schema first: a clear error instead of a crashing worker
+    os.environ[DATABASE_URL_VARIABLE] = url  # the worker processes read it
+    console.print(f"leadscore serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", highlight=False)
+    uvicorn.run(
+        "leadscore.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        proxy_headers=False,
+    )
