@@ -62,10 +62,14 @@ def test_contacts_get_or_create_and_identities(engine: Engine) -> None:
         assert uow.contacts.get_by_anonymous_id("a-3") == again
         assert uow.contacts.get_or_create(anonymous_id="a-1")[0].id == anonymous.id
 
-        # a new user id whose anonymous id is known elsewhere: new contact, anonymous id stays
+        # a new user id whose anonymous id belongs to an anonymous contact: the new contact
+        # takes it over (merge; see tests/integration/test_merges.py)
         other, created = uow.contacts.get_or_create(user_id="u-2", anonymous_id="a-1")
-        assert created and other.anonymous_id is None
-        assert uow.contacts.get_by_anonymous_id("a-1") == anonymous
+        assert created and other.anonymous_id == "a-1"
+        assert uow.contacts.get_by_anonymous_id("a-1") == other and uow.contacts.get(anonymous.id) is None
+        # ... but an anonymous id of a known contact stays there (a shared browser)
+        third, created = uow.contacts.get_or_create(user_id="u-3", anonymous_id="a-1")
+        assert created and third.anonymous_id is None and uow.contacts.get_by_anonymous_id("a-1") == other
         assert uow.contacts.count() == 3
         with pytest.raises(ValueError, match="user_id or an anonymous_id"):
             uow.contacts.get_or_create()

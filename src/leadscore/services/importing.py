@@ -20,7 +20,7 @@ import polars as pl
 from leadscore.core import vectorized
 from leadscore.core.types import ScoringModel
 from leadscore.intake import read_contacts, read_events
-from leadscore.services import traits as trait_updates
+from leadscore.services import merging, traits as trait_updates
 from leadscore.services.pending import PendingScores
 from leadscore.services.models import load_published_model
 from leadscore.store.bulk import BulkSession
@@ -40,6 +40,7 @@ class ImportReport:
     rejected: int = 0
     contacts_created: int = 0
     contacts_updated: int = 0
+    contacts_merged: int = 0
     reject_file: Path | None = None
     reject_reasons: dict[str, int] = field(default_factory=dict)
 
@@ -101,7 +102,10 @@ def import_contacts(
                 frame = chunk.frame
                 if not frame.is_empty():
                     frame = _with_contact_ids(bulk, frame, report)
+                    links = merging.identity_links(frame)
+                    frame = _merged(bulk, model, frame, merging.plan_identity_merges(bulk, links), report)
                     report.contacts_updated += trait_updates.apply(bulk, model, frame)
+                    _merged(bulk, model, frame, merging.plan_email_merges(bulk, frame["contact_id"]), report)
                     report.imported += frame.height
                 bulk.commit()
                 if progress is not None:
@@ -153,6 +157,7 @@ class _EventBatch:
         if not traits.is_empty():
             self.settle()
             self.report.contacts_updated += trait_updates.apply_messages(self.bulk, self.model, traits)
+            self._merge(merging.plan_email_merges(self.bulk, traits["contact_id"]))
 
     def flush(self) -> None:
         self.settle()
@@ -161,6 +166,20 @@ class _EventBatch:
         # what this import stored is now in the database: probe it there from now on
         self._seen = self._seen.clear()
         self._contacts = self._contacts.with_columns(had_events=pl.lit(True))
+
+    def _merge(self, plan: pl.DataFrame) -> None:
+        """Merge contacts (see ``services/merging.py``). Pending scores are written first: the
+        merge replays each survivor from the stored log, which by then holds every event of this
+        import (the writer has settled), so nothing is counted twice or lost; later events add
+        to the survivor's replayed state as usual."""
+        if plan.is_empty():
+            return
+        self.pending.flush(self.bulk)
+        merged = merging.merge(self.bulk, self.model, plan)
+        self.report.contacts_merged += merged.height
+        survivor = pl.col("contact_id").is_in(merged["survivor_id"].implode())
+        self._contacts = merging.remap(self._contacts, merged).with_columns(had_events=pl.col("had_events") | survivor)
+        self._seen = merging.remap(self._seen, merged)
 
     def _with_contacts(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Attach ``contact_id`` and ``had_events`` to each row, creating unknown contacts."""
@@ -173,6 +192,7 @@ class _EventBatch:
             with_events = self.bulk.contacts_with_events(ids["contact_id"].filter(~resolved["created"]))
             ids = ids.with_columns(had_events=pl.col("contact_id").is_in(with_events.implode()))
             self._contacts = pl.concat([self._contacts, ids.cast(_KEY_SCHEMA)])
+        self._merge(merging.plan_identity_merges(self.bulk, merging.identity_links(frame, new_keys)))
         return frame.join(self._contacts, on=["user_id", "anonymous_id"], how="left", nulls_equal=True, maintain_order="left")
 
 
@@ -186,6 +206,15 @@ def _with_contact_ids(bulk: BulkSession, frame: pl.DataFrame, report: ImportRepo
     report.contacts_created += int(resolved["created"].sum())
     ids = keys.with_columns(contact_id=resolved["contact_id"].cast(pl.Int64))
     return frame.join(ids, on=["user_id", "anonymous_id"], how="left", nulls_equal=True, maintain_order="left")
+
+
+def _merged(
+    bulk: BulkSession, model: ScoringModel, frame: pl.DataFrame, plan: pl.DataFrame, report: ImportReport
+) -> pl.DataFrame:
+    """Carry out the merges of a contacts chunk; the frame's contact ids then name survivors."""
+    merged = merging.merge(bulk, model, plan)
+    report.contacts_merged += merged.height
+    return merging.remap(frame, merged)
 
 
 def to_scoring_frame(events: pl.DataFrame) -> pl.DataFrame:

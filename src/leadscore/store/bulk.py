@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 import polars as pl
 
-from leadscore.store import bulk_contacts
+from leadscore.store import bulk_contacts, bulk_merges
 from leadscore.store.adbc import AdbcWriter
 from leadscore.store.contexts import ContextDictionary
 from leadscore.store.schemas import EVENT_SCHEMA, IDS_SCHEMA, MESSAGE_KEY_SCHEMA, STATE_SCHEMA, STORED_EVENT_SCHEMA
@@ -291,3 +291,28 @@ class BulkSession:
     def _join_ids(self, contact_ids: pl.Series, alias: str) -> str:
         self._load_ids(contact_ids)
         return f" JOIN _bulk_ids i ON i.contact_id = {alias}.contact_id"
+
+    # merges (identity resolution; see leadscore.services.merging) ----------------------------
+
+    def merge_candidates(self, links: pl.DataFrame) -> pl.DataFrame:
+        """Merges that identity links ``[user_id, linked_id, cause, ts]`` call for; see
+        :func:`leadscore.store.bulk_merges.identity_candidates`."""
+        return bulk_merges.identity_candidates(self._writer, links)
+
+    def email_merge_candidates(self, contact_ids: pl.Series) -> pl.DataFrame:
+        """Contacts sharing the e-mail of one of ``contact_ids``, each with its survivor; see
+        :func:`leadscore.store.bulk_merges.email_candidates`."""
+        return bulk_merges.email_candidates(self._writer, contact_ids)
+
+    def merge_contacts(self, plan: pl.DataFrame, *, at_ms: int | None = None) -> pl.DataFrame:
+        """Merge each ``merged_id`` of ``plan`` into its ``survivor_id`` (events, identities,
+        traits, contact columns; merges recorded). Score state is left to the caller; see
+        :func:`leadscore.store.bulk_merges.merge_contacts`."""
+        return bulk_merges.merge_contacts(self._writer, plan, at_ms=at_ms)
+
+    def last_event_times(self, contact_ids: pl.Series) -> pl.DataFrame:
+        """``[contact_id, last_event_at]``: the latest event time (seconds) of each contact
+        among ``contact_ids`` that has events."""
+        sql = "SELECT e.contact_id, MAX(e.ts) AS ts FROM events e" + self._join_ids(contact_ids, "e")
+        latest = self._writer.query(sql + " GROUP BY e.contact_id", {"contact_id": pl.Int64(), "ts": pl.Int64()})
+        return latest.select("contact_id", (pl.col("ts") / 1000.0).alias("last_event_at"))

@@ -9,8 +9,13 @@ Identity rule (the same as :meth:`leadscore.store.contacts.ContactRepository.get
 3. a row with both ids whose anonymous id is new links that anonymous id to the user's contact
    (to the lowest contact id when the same new anonymous id comes with several users).
 
-Merging an anonymous contact into the user who identifies later is left to the merge logic
-(a later issue): until then the anonymous history stays on the anonymous contact.
+This function only resolves and creates. A row with both ids whose anonymous id belongs to
+another, anonymous contact (the visitor who identifies later), an ``alias``, or two contacts
+with the same e-mail then *merge* — the history of one moves to the other — in
+:mod:`leadscore.services.merging` (SQL in :mod:`leadscore.store.bulk_merges`); imports do both
+steps, so after each chunk the rule above holds with the merges applied. An anonymous id that
+belongs to a known contact (one with a user id) stays there: a shared browser does not merge
+two known people.
 
 On PostgreSQL two concurrent transactions creating the same new identity conflict on the
 ``identities`` primary key; the later one fails and should be retried.

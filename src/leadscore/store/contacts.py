@@ -1,22 +1,53 @@
 """Repositories of people and companies: all SQL of the contact and account small paths.
 
-Identity rule (the same as :meth:`leadscore.store.bulk.BulkSession.resolve_contacts`): a
-message is attributed to the contact of its ``user_id`` identity if there is one, else to the
-contact of its ``anonymous_id`` identity; a new ``user_id`` makes a new contact. When a message
-carries both ids and the anonymous id is new, it is linked to the user's contact. Merging the
-history of an anonymous contact into a user who identifies later is not done here.
+Identity rule (the same as :meth:`leadscore.store.bulk.BulkSession.resolve_contacts` followed by
+the merges of :mod:`leadscore.services.merging`): a message is attributed to the contact of its
+``user_id`` identity if there is one, else to the contact of its ``anonymous_id`` identity; a
+new ``user_id`` makes a new contact. When a message carries both ids, a new anonymous id is
+linked to the user's contact, and an anonymous id that belongs to another, *anonymous* contact
+merges that contact into the user's (:meth:`ContactRepository.resolve`). ``alias`` merges the
+contact of its previous id into the user's (:meth:`ContactRepository.alias`), and two contacts
+with the same e-mail merge into the older one (:meth:`ContactRepository.merge_same_email`).
+
+A merge moves the events (a message id the survivor already has is kept once), identities and
+missing traits/columns to the survivor, deletes the merged contact and records a ``merges``
+row. Score state is not recomputed here (the store knows no model): use the services of
+:mod:`leadscore.services.merging`, which replay the survivor.
 """
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from leadscore.store.records import AccountRecord, ContactRecord, dump_json, load_json, now_ms
-from leadscore.store.tables import IDENTITY_KINDS, accounts, contacts, identities
+from leadscore.store.tables import IDENTITY_KINDS, accounts, contacts, events, identities, merges, score_state
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRecord:
+    """One contact merged into another (a row of ``merges``)."""
+
+    survivor_id: int
+    merged_id: int
+    cause: str  # identify | alias | email
+    identity_kind: str | None
+    identity_value: str | None
+    events_moved: int
+    merged_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The contact a message belongs to, whether it was created, and the merges it caused."""
+
+    contact: ContactRecord
+    created: bool
+    merges: tuple[MergeRecord, ...] = ()
 
 
 class ContactRepository:
@@ -72,31 +103,161 @@ class ContactRepository:
     def get_or_create(
         self, *, user_id: str | None = None, anonymous_id: str | None = None, at_ms: int | None = None
     ) -> tuple[ContactRecord, bool]:
-        """The contact for these ids (see the module's identity rule) and whether it was created."""
+        """The contact for these ids (see the module's identity rule, merges included) and
+        whether it was created. The survivor of a merge keeps a stale score state: services
+        use :func:`leadscore.services.merging.resolve_contact`, which replays it."""
+        resolution = self.resolve(user_id=user_id, anonymous_id=anonymous_id, at_ms=at_ms)
+        return resolution.contact, resolution.created
+
+    def resolve(
+        self, *, user_id: str | None = None, anonymous_id: str | None = None, at_ms: int | None = None
+    ) -> Resolution:
+        """The contact for these ids, creating it or merging the anonymous id's anonymous
+        contact into the user's (see the module's identity rule)."""
         if user_id is None and anonymous_id is None:
             raise ValueError("a contact needs a user_id or an anonymous_id")
         by_user = self.get_by_user_id(user_id) if user_id is not None else None
         by_anonymous = self.get_by_anonymous_id(anonymous_id) if anonymous_id is not None else None
-        if by_user is not None:
-            if anonymous_id is not None and by_anonymous is None:
-                self.add_identity(by_user.id, "anonymous_id", anonymous_id)
-            return by_user, False
-        if by_anonymous is not None and user_id is None:
-            return by_anonymous, False
+        if by_user is None and user_id is None:
+            if by_anonymous is not None:
+                return Resolution(by_anonymous, False)
+        contact, created = by_user, False
+        if contact is None:
+            contact, created = self._create(user_id, anonymous_id if by_anonymous is None else None, at_ms), True
+        elif anonymous_id is not None and by_anonymous is None:
+            self.add_identity(contact.id, "anonymous_id", anonymous_id)
+        if (
+            anonymous_id is None
+            or by_anonymous is None
+            or by_anonymous.id == contact.id
+            or user_id is None
+            or self._has_user_id(by_anonymous.id)
+        ):
+            return Resolution(contact, created)
+        record = self.merge(
+            survivor_id=contact.id, merged_id=by_anonymous.id, cause="identify",
+            identity_kind="anonymous_id", identity_value=anonymous_id, at_ms=at_ms,
+        )
+        return Resolution(self._require(contact.id), created, (record,))
+
+    def alias(self, *, previous_id: str, user_id: str, at_ms: int | None = None) -> Resolution:
+        """Segment ``alias``: the contact of ``previous_id`` (a user id, else an anonymous id)
+        merges into the contact of ``user_id`` (created when new)."""
+        resolution = self.resolve(user_id=user_id, at_ms=at_ms)
+        survivor = resolution.contact
+        kind = "user_id"
+        previous = self.get_by_user_id(previous_id)
+        if previous is None:
+            kind, previous = "anonymous_id", self.get_by_anonymous_id(previous_id)
+        if previous is None or previous.id == survivor.id:
+            return resolution
+        record = self.merge(
+            survivor_id=survivor.id, merged_id=previous.id, cause="alias",
+            identity_kind=kind, identity_value=previous_id, at_ms=at_ms,
+        )
+        return Resolution(self._require(survivor.id), resolution.created, (record,))
+
+    def merge_same_email(self, contact_id: int, *, at_ms: int | None = None) -> builtins.list[MergeRecord]:
+        """Merge every contact with the e-mail of ``contact_id`` into the oldest of them."""
+        contact = self._require(contact_id)
+        if contact.email is None:
+            return []
+        query = select(contacts.c.id).where(contacts.c.email == contact.email).order_by(contacts.c.id)
+        survivor, *others = [row[0] for row in self._connection.execute(query)]
+        return [
+            self.merge(
+                survivor_id=survivor, merged_id=other, cause="email",
+                identity_kind="email", identity_value=contact.email, at_ms=at_ms,
+            )
+            for other in others
+        ]
+
+    def merge(
+        self,
+        *,
+        survivor_id: int,
+        merged_id: int,
+        cause: str,
+        identity_kind: str | None,
+        identity_value: str | None,
+        at_ms: int | None = None,
+    ) -> MergeRecord:
+        """Merge contact ``merged_id`` into ``survivor_id`` (the store part; see the module)."""
+        if survivor_id == merged_id:
+            raise ValueError("a contact cannot merge into itself")
+        survivor, merged = self._require(survivor_id), self._require(merged_id)
         stamp = now_ms() if at_ms is None else at_ms
-        first_anonymous = anonymous_id if by_anonymous is None else None
+        on_survivor = select(events.c.message_id).where(events.c.contact_id == survivor_id)
+        self._connection.execute(
+            delete(events).where(events.c.contact_id == merged_id, events.c.message_id.in_(on_survivor))
+        )
+        moved = self._connection.execute(
+            update(events).where(events.c.contact_id == merged_id).values(contact_id=survivor_id)
+        ).rowcount
+        self._connection.execute(
+            update(identities).where(identities.c.contact_id == merged_id).values(contact_id=survivor_id)
+        )
+        self._connection.execute(delete(score_state).where(score_state.c.contact_id == merged_id))
+        self._connection.execute(delete(contacts).where(contacts.c.id == merged_id))
+        traits = dict(survivor.traits)
+        for name, value in merged.traits.items():
+            traits.setdefault(name, value)
+        seen = [moment for moment in (survivor.first_seen_at, merged.first_seen_at) if moment is not None]
+        self._connection.execute(
+            update(contacts)
+            .where(contacts.c.id == survivor_id)
+            .values(
+                user_id=survivor.user_id if survivor.user_id is not None else merged.user_id,
+                anonymous_id=survivor.anonymous_id if survivor.anonymous_id is not None else merged.anonymous_id,
+                email=survivor.email if survivor.email is not None else merged.email,
+                account_id=survivor.account_id if survivor.account_id is not None else merged.account_id,
+                first_seen_at=min(seen) if seen else None,
+                traits=dump_json(traits),
+                updated_at=stamp,
+            )
+        )
+        record = MergeRecord(survivor_id, merged_id, cause, identity_kind, identity_value, int(moved), stamp)
+        self._connection.execute(
+            merges.insert().values(
+                survivor_id=survivor_id, merged_id=merged_id, cause=cause, identity_kind=identity_kind,
+                identity_value=identity_value, events_moved=record.events_moved, merged_at=stamp,
+            )
+        )
+        return record
+
+    def merges_of(self, contact_id: int) -> builtins.list[MergeRecord]:
+        """The merges a contact survived, oldest first."""
+        query = select(merges).where(merges.c.survivor_id == contact_id).order_by(merges.c.id)
+        return [
+            MergeRecord(
+                row["survivor_id"], row["merged_id"], row["cause"], row["identity_kind"],
+                row["identity_value"], int(row["events_moved"]), row["merged_at"],
+            )
+            for row in self._connection.execute(query).mappings()
+        ]
+
+    def _has_user_id(self, contact_id: int) -> bool:
+        query = select(identities.c.value).where(identities.c.contact_id == contact_id, identities.c.kind == "user_id")
+        return self._connection.execute(query.limit(1)).first() is not None
+
+    def _create(self, user_id: str | None, anonymous_id: str | None, at_ms: int | None) -> ContactRecord:
+        stamp = now_ms() if at_ms is None else at_ms
         contact_id = self._connection.execute(
             contacts.insert()
-            .values(user_id=user_id, anonymous_id=first_anonymous, traits="{}", created_at=stamp, updated_at=stamp)
+            .values(user_id=user_id, anonymous_id=anonymous_id, traits="{}", created_at=stamp, updated_at=stamp)
             .returning(contacts.c.id)
         ).scalar_one()
         if user_id is not None:
             self.add_identity(contact_id, "user_id", user_id)
-        if first_anonymous is not None:
-            self.add_identity(contact_id, "anonymous_id", first_anonymous)
-        created = self.get(contact_id)
-        assert created is not None
-        return created, True
+        if anonymous_id is not None:
+            self.add_identity(contact_id, "anonymous_id", anonymous_id)
+        return self._require(contact_id)
+
+    def _require(self, contact_id: int) -> ContactRecord:
+        found = self.get(contact_id)
+        if found is None:
+            raise LookupError(f"no contact with id {contact_id}")
+        return found
 
     def update_traits(
         self, contact_id: int, traits: Mapping[str, Any], *, replace: bool = False, at_ms: int | None = None
