@@ -21,6 +21,7 @@ from leadscore.core import vectorized
 from leadscore.core.types import ScoringModel
 from leadscore.intake import read_contacts, read_events
 from leadscore.services import merging, traits as trait_updates
+from leadscore.services.errors import LeadscoreError
 from leadscore.services.pending import PendingScores
 from leadscore.services.models import load_published_model
 from leadscore.store.bulk import BulkSession
@@ -114,6 +115,12 @@ def import_contacts(
     return report
 
 
+class ContactsChanged(LeadscoreError):
+    """Another writer merged away a contact this transaction resolved (PostgreSQL, concurrent
+    writers): nothing of the transaction is kept; running it again resolves the survivor. The
+    live intake retries by itself; a file import stops here and can simply be run again."""
+
+
 class _EventBatch:
     """The events of one import between two flushes: contacts resolved once per key, duplicates
     dropped, events stored, and their score contributions pending (see ``PendingScores``)."""
@@ -121,6 +128,7 @@ class _EventBatch:
     def __init__(self, bulk: BulkSession, model: ScoringModel, report: ImportReport, writer: Executor) -> None:
         self.bulk, self.model, self.report, self.writer = bulk, model, report, writer
         self._writing: Future[int] | None = None
+        self._serialized = False
         self.pending = PendingScores(model)
         # every identity key met in this import -> contact, and whether that contact already had
         # events before the import (only those can hold duplicates of this file's messages)
@@ -136,7 +144,13 @@ class _EventBatch:
 
     def store(self, frame: pl.DataFrame) -> None:
         self.settle()
+        if not self._serialized:
+            self.bulk.serialize_writers()  # until this transaction commits (at the flush)
+            self._serialized = True
         frame = self._with_contacts(frame)
+        contacts = frame.get_column("contact_id").unique()
+        if self.bulk.lock_contacts(contacts).len() != contacts.len():
+            raise ContactsChanged("a contact of these events was merged by another writer meanwhile")
         unique = frame.unique(["contact_id", "message_id"], keep="first", maintain_order=True)
         fresh = unique.join(self._seen, on=["contact_id", "message_id"], how="anti")
         earlier = fresh.filter(pl.col("had_events"))
@@ -163,6 +177,7 @@ class _EventBatch:
         self.settle()
         self.pending.flush(self.bulk)
         self.bulk.commit()
+        self._serialized = False
         # what this import stored is now in the database: probe it there from now on
         self._seen = self._seen.clear()
         self._contacts = self._contacts.with_columns(had_events=pl.lit(True))

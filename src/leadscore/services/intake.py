@@ -30,7 +30,7 @@ from adbc_driver_manager import dbapi as adbc_errors
 
 from leadscore.core.types import ScoringModel
 from leadscore.services.errors import LeadscoreError, NoPublishedModel
-from leadscore.services.importing import ImportReport, _EventBatch
+from leadscore.services.importing import ContactsChanged, ImportReport, _EventBatch
 from leadscore.services.models import published_model
 from leadscore.store.adbc import AdbcWriter
 from leadscore.store.bulk import BulkSession
@@ -138,7 +138,7 @@ class IntakeWriter:
         for attempt in range(self._retries + 1):
             try:
                 return self._store(frames)
-            except (adbc_errors.IntegrityError, adbc_errors.OperationalError) as error:
+            except (adbc_errors.IntegrityError, adbc_errors.OperationalError, ContactsChanged) as error:
                 self._reset()
                 if attempt == self._retries:
                     raise IntakeUnavailable(f"the store refused the events: {_first_line(error)}") from error

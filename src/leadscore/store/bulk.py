@@ -64,17 +64,29 @@ class BulkSession:
         directly on an :class:`AdbcWriter` rather than with :meth:`open`)."""
         self._writer.close()
 
-    def lock_contacts(self, contact_ids: pl.Series) -> None:
+    def serialize_writers(self) -> None:
+        """Take the event writers' lock for this transaction: writers of events and scores take
+        turns, like SQLite's single writer (PostgreSQL: a transaction advisory lock, released at
+        commit or rollback). Without it two writers resolving, merging and scoring the same
+        people in different orders could deadlock or interleave a merge with a scoring."""
+        if self.dialect == "postgresql":
+            self._writer.query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(?)) AS l", {"locked": pl.Int32()},
+                               [_WRITERS_LOCK_KEY])
+
+    def lock_contacts(self, contact_ids: pl.Series) -> pl.Series:
         """PostgreSQL: lock these contacts' rows until commit, in id order, so concurrent
-        writers scoring the same contact take turns (SQLite's write lock already does)."""
+        writers scoring (or merging) the same contact take turns; returns the ids still there
+        (a contact merged away by a writer that committed meanwhile is missing). SQLite's write
+        lock already serialises writers: every id is returned."""
         if self.dialect != "postgresql" or contact_ids.is_empty():
-            return
+            return contact_ids.unique()
         self._load_ids(contact_ids)
-        self._writer.query(
+        locked = self._writer.query(
             "SELECT c.id AS contact_id FROM contacts c JOIN _bulk_ids i ON i.contact_id = c.id"
             " ORDER BY c.id FOR UPDATE OF c",
             IDS_SCHEMA,
         )
+        return locked.get_column("contact_id")
 
     @property
     def dialect(self) -> str:
@@ -316,3 +328,7 @@ class BulkSession:
         sql = "SELECT e.contact_id, MAX(e.ts) AS ts FROM events e" + self._join_ids(contact_ids, "e")
         latest = self._writer.query(sql + " GROUP BY e.contact_id", {"contact_id": pl.Int64(), "ts": pl.Int64()})
         return latest.select("contact_id", (pl.col("ts") / 1000.0).alias("last_event_at"))
+
+
+_WRITERS_LOCK_KEY = 0x1EAD5C0F
+"""The PostgreSQL advisory lock key that event writers take per transaction."""
