@@ -8,10 +8,12 @@ state merged) — commits, and only then answers the waiting requests. So an ack
 is durable, a request never sees half of its batch stored, and under load many requests share
 one commit: throughput grows with concurrency instead of collapsing into lock waits.
 
-Several server processes may run, each with its own writer: on SQLite their transactions queue
-on the database lock; on PostgreSQL each transaction locks the contacts it scores (in id order,
-so two writers never deadlock on them) and a transaction that loses a race on a new identity or
-message id is retried, having stored nothing.
+Several server processes may run, each with its own writer. Their transactions take turns: on
+SQLite on the database's write lock, on PostgreSQL on a transaction advisory lock
+(``BulkSession.serialize_writers``), so resolving, merging and scoring the same people from two
+processes can neither deadlock nor interleave. What runs in parallel is everything before: HTTP,
+JSON decoding and validation. A transaction that fails on a transient database error is retried,
+having stored nothing.
 """
 
 from __future__ import annotations
