@@ -242,9 +242,28 @@ def accumulate_matches(model: ScoringModel, matches: pl.DataFrame) -> pl.DataFra
     """State frame of counted matches: ``t_ref`` = latest ``ts``, ``s = Σ p·2^(-(t_ref - ts)/h)``."""
     if matches.height == 0:
         return pl.DataFrame(schema=STATE_SCHEMA)
-    by_rule = _by_rule(model, matches)
-    counted = pl.collect_all([frame for _, frame in by_rule])
-    return _collect_state([_accumulated(rule, frame) for (rule, _), frame in zip(by_rule, counted, strict=True)])
+    # one plan for every rule (points and half-life joined per row): the batches of a live
+    # intake are small, where a plan per rule would cost more than the arithmetic
+    rules = model.engagement_rules
+    parameters = pl.LazyFrame(
+        {
+            "rule_id": [rule.id for rule in rules],
+            "_points": [float(rule.points) for rule in rules],
+            "_half_life": [_half_life_value(rule.half_life) for rule in rules],
+        },
+        schema={"rule_id": pl.Utf8, "_points": pl.Float64, "_half_life": pl.Float64},
+    )
+    keys = ["contact_id", "rule_id"]
+    return (
+        matches.lazy()
+        .join(parameters, on="rule_id")  # matches of rules no longer in the model drop out
+        .with_columns(pl.col("ts").max().over(keys).alias("t_ref"))
+        .group_by(keys)
+        .agg((pl.col("_points") * _decay(pl.col("t_ref") - pl.col("ts"))).sum().alias("s"), pl.col("t_ref").first())
+        .select("contact_id", "rule_id", "s", "t_ref")
+        .collect()
+        .cast(STATE_SCHEMA)
+    )
 
 
 def accumulate(model: ScoringModel, events: pl.DataFrame, until: float | None = None) -> pl.DataFrame:
