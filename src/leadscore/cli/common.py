@@ -18,17 +18,29 @@ from leadscore.core.model import ModelError
 from leadscore.intake import IntakeError
 from leadscore.services.database import require_schema
 from leadscore.services.errors import LeadscoreError
-from leadscore.settings import Settings
+from leadscore.settings import Settings, SettingsError
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def settings() -> Settings:
+    """The process settings (config file and environment); a bad one is a usage error."""
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+
+
+class UsageError(LeadscoreError):
+    exit_code = 2
+
+
 def database_url(*, ready: bool = True) -> str:
     """The database every command uses: ``LEADSCORE_DATABASE_URL`` or the embedded SQLite file;
     with ``ready``, checked to be reachable and at the current schema."""
-    url = Settings.from_env().database_url
+    url = settings().database_url
     if ready:
         require_schema(url)
     return url
