@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export LEADSCORE_DATABASE_URL ?= sqlite:///$(CURDIR)/var/leadscore.db
 
-.PHONY: install run demo test test-fast bench clean
+.PHONY: install run demo test test-fast bench clean js chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "leadscore needs Python 3.11 or newer")'
@@ -26,8 +26,27 @@ run: install
 	$(BIN)/leadscore demo --out var/demo
 	$(BIN)/leadscore leads --top 10 --explain
 
-test: install
+test: install js chromium
 	$(BIN)/python -m pytest -q
+
+# Browser tests: Segment's browser library from npm (pinned in tests/browser/package-lock.json)
+# into build/js, and Debian's Chromium (never a downloaded browser build), driven by Playwright.
+JS := build/js
+ANALYTICS_NEXT := $(JS)/node_modules/@segment/analytics-next/dist/umd/index.js
+AS_ROOT := $(shell test "$$(id -u)" -eq 0 || echo sudo)
+APT_INSTALL := export DEBIAN_FRONTEND=noninteractive; $(AS_ROOT) apt-get update -q && $(AS_ROOT) apt-get install -y -q
+
+$(ANALYTICS_NEXT): tests/browser/package.json tests/browser/package-lock.json
+	@command -v npm >/dev/null || ($(APT_INSTALL) npm)
+	@mkdir -p $(JS)
+	cp tests/browser/package.json tests/browser/package-lock.json $(JS)/
+	cd $(JS) && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+js: $(ANALYTICS_NEXT)
+
+chromium:
+	@command -v chromium >/dev/null || ($(APT_INSTALL) chromium)
 
 bench: install
 	$(BIN)/python benchmarks/bench_scoring.py --contacts 100000 --events 2000000

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from leadscore.api import errors, segment
+from leadscore.api import browser, errors, segment
 from leadscore.services.database import require_schema
 from leadscore.services.intake import IntakeWriter
 from leadscore.settings import Settings
@@ -62,6 +62,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(segment.router)
+    app.include_router(browser.router)
 
     @app.get("/health", tags=["Health"], summary="Liveness and database reachability")
     async def health() -> JSONResponse:

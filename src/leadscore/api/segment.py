@@ -4,6 +4,8 @@ The official Segment libraries work unchanged when pointed at leadscore. Limits 
 32 KB per message, 500 KB and 2,500 messages per batch (after gzip decoding). A batch is
 accepted or refused as a whole: bad messages are reported by position and nothing is stored.
 Success is ``200 {"success": true}``, once the events are durably stored and scored.
+A request from a web page (it carries an ``Origin``) must come from a site listed on its write
+key, or it is refused with 403 (see :mod:`leadscore.api.browser`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from leadscore.api.auth import basic_user, bearer_token, find_write_key
 from leadscore.api.errors import ApiError
 from leadscore.intake.jsonl import messages_from_objects
 from leadscore.intake.validate import validate_events
+from leadscore.store.keys import WriteKey
 from leadscore.store.records import now_ms
 
 MAX_BATCH_BYTES = 500 * 1024
@@ -40,13 +43,7 @@ _EXAMPLE = {
 
 def _single(kind: str) -> Any:
     async def endpoint(request: Request) -> dict[str, bool]:
-        body = await _body(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "invalid_request", "the body must be a JSON object (one Segment message)")
-        _authorise(request, body)
-        message = {key: value for key, value in body.items() if key != "writeKey"}
-        message["type"] = kind
-        await _accept(request, [message], sent_at=None, shared_context=None)
+        await accept_message(request, kind)
         return {"success": True}
 
     endpoint.__name__ = f"segment_{kind}"
@@ -66,6 +63,26 @@ for _kind in ("identify", "track", "page", "screen", "group", "alias"):
 async def segment_batch(request: Request) -> dict[str, bool]:
     """Up to 2,500 messages of any type (500 KB), accepted or refused as a whole: the body
     ``{"batch": [...], "sentAt": ..., "context": ...}`` that Segment libraries send."""
+    await accept_batch(request)
+    return {"success": True}
+
+
+# ------------------------------------------------------------------------------------------
+
+
+async def accept_message(request: Request, kind: str) -> None:
+    """Authorise, validate and durably store the one message of ``kind`` in the body."""
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "the body must be a JSON object (one Segment message)")
+    _authorise(request, body)
+    message = {key: value for key, value in body.items() if key != "writeKey"}
+    message["type"] = kind
+    await _accept(request, [message], sent_at=None, shared_context=None)
+
+
+async def accept_batch(request: Request) -> None:
+    """Authorise, validate and durably store the batch in the body, all of it or nothing."""
     body = await _body(request)
     if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
         raise ApiError(400, "invalid_request", 'the body must be {"batch": [messages]}')
@@ -74,13 +91,9 @@ async def segment_batch(request: Request) -> dict[str, bool]:
     if len(batch) > MAX_BATCH_MESSAGES:
         raise ApiError(413, "too_large", f"a batch holds at most {MAX_BATCH_MESSAGES:,} messages (got {len(batch):,})")
     if not batch:
-        return {"success": True}
+        return
     context = body.get("context") if isinstance(body.get("context"), dict) else None
     await _accept(request, batch, sent_at=body.get("sentAt"), shared_context=context)
-    return {"success": True}
-
-
-# ------------------------------------------------------------------------------------------
 
 
 async def _body(request: Request) -> Any:
@@ -114,8 +127,27 @@ def _authorise(request: Request, body: dict[str, Any]) -> None:
         secret = body["writeKey"]
     if not secret:
         raise ApiError(401, "unauthorized", "a write key is required (HTTP Basic user, writeKey, or Bearer)")
-    if find_write_key(request, secret) is None:
+    key = find_write_key(request, secret)
+    if key is None:
         raise ApiError(401, "unauthorized", "unknown or revoked write key")
+    check_origin(request, key)
+
+
+def check_origin(request: Request, key: WriteKey) -> None:
+    """A request from a web page (it has an ``Origin``) must come from a site listed on the
+    write key (``leadscore keys create --write-key --origin URL``): else 403. Requests without
+    an ``Origin`` (servers, apps) are not browser requests and pass."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    if site_origin(origin) not in key.origins:
+        raise ApiError(403, "forbidden_origin", f"the write key does not allow requests from the web site {origin}")
+    request.state.allowed_origin = origin
+
+
+def site_origin(origin: str) -> str:
+    """An ``Origin`` header as write keys list them (lower case, no trailing slash)."""
+    return origin.strip().rstrip("/").lower()
 
 
 async def _accept(request: Request, messages: list[Any], *, sent_at: Any, shared_context: dict[str, Any] | None) -> None:
