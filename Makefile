@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export LEADSCORE_DATABASE_URL ?= sqlite:///$(CURDIR)/var/leadscore.db
 
-.PHONY: install run demo test test-fast bench clean js chromium
+.PHONY: install run demo test test-fast bench bench-intake clean js chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "leadscore needs Python 3.11 or newer")'
@@ -28,6 +28,8 @@ run: install
 
 test: install js chromium
 	$(BIN)/python -m pytest -q
+	@echo "the bulk layer again, on Python's sqlite3 (what the server and worker use on SQLite):"
+	LEADSCORE_SQLITE_DRIVER=stdlib $(BIN)/python -m pytest -q tests/integration -k "not postgresql"
 
 # Browser tests: Segment's browser library from npm (pinned in tests/browser/package-lock.json)
 # into build/js, and Debian's Chromium (never a downloaded browser build), driven by Playwright.
@@ -50,6 +52,9 @@ chromium:
 
 bench: install
 	$(BIN)/python benchmarks/bench_scoring.py --contacts 100000 --events 2000000
+
+bench-intake: install
+	$(BIN)/python benchmarks/bench_intake.py --events 200000 --contacts 20000
 
 clean:
 	rm -rf var .pytest_cache .hypothesis

@@ -17,10 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from leadscore.api import browser, errors, segment
+from leadscore.api import browser, errors, segment, webhooks
+from leadscore.api.rest import router as rest_router
 from leadscore.services.database import require_schema
 from leadscore.services.intake import IntakeWriter
 from leadscore.settings import Settings
+from leadscore.store.adbc import stdlib_sqlite
 from leadscore.store.engine import make_engine
 
 __version__ = version("leadscore")
@@ -45,14 +47,16 @@ def create_app(database_url: str | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         require_schema(url)
-        app.state.engine = make_engine(url)
-        app.state.intake = IntakeWriter(url)
-        app.state.write_keys = {}
-        try:
-            yield
-        finally:
-            await run_in_threadpool(app.state.intake.close)
-            app.state.engine.dispose()
+        # one SQLite library in this process: the bulk layer goes through sqlite3 like SQLAlchemy
+        with stdlib_sqlite():
+            app.state.engine = make_engine(url)
+            app.state.intake = IntakeWriter(url)
+            app.state.write_keys = {}
+            try:
+                yield
+            finally:
+                await run_in_threadpool(app.state.intake.close)
+                app.state.engine.dispose()
 
     app = FastAPI(
         title="leadscore",
@@ -63,6 +67,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(segment.router)
     app.include_router(browser.router)
+    app.include_router(rest_router)
+    app.include_router(webhooks.router)
 
     @app.get("/health", tags=["Health"], summary="Liveness and database reachability")
     async def health() -> JSONResponse:

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from leadscore.cli import demo, importing, keys, models, scores, serve, setup
+from leadscore.cli import demo, importing, keys, models, scores, serve, setup, worker
 
 app = typer.Typer(
     name="leadscore",
@@ -25,6 +25,7 @@ app.command("explain")(scores.explain)
 app.command("rescore")(scores.rescore)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import polars as pl
 
 from leadscore.core import vectorized
 from leadscore.core.types import ScoringModel
+from leadscore.services import alerts
 from leadscore.store.bulk import BulkSession
 
 STATE_SCHEMA = {"contact_id": pl.Int64, "rule_id": pl.String, "s": pl.Float64, "t_ref": pl.Float64}
@@ -75,6 +76,7 @@ class PendingScores:
                 "contact_id", pl.max_horizontal("last_event_at", "batch_last").alias("last_event_at")
             )
         )
+        alerts.scores_written(bulk, self.model, state, touched)  # webhook notices, same transaction
         self._reset()
         return touched.len()
 

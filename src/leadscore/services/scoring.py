@@ -31,18 +31,23 @@ def explain(database_url: str, contact_key: str, at: float) -> ScoreCard:
     engine = make_engine(database_url)
     try:
         with UnitOfWork(engine) as uow:
-            model = published_model(uow)
-            contact = find_contact(uow, contact_key)
-            account = uow.accounts.traits_of(contact.account_id) if contact.account_id else {}
-            record = contact_record(contact.traits, account)
-            label = contact.user_id or contact.anonymous_id or str(contact.id)
-            if contact.last_event_at is None or at >= contact.last_event_at:
-                state = {rule: Accumulator(s, t_ref) for rule, (s, t_ref) in uow.score_state.load(contact.id).items()}
-                return scoring.score_card(model, contact=label, record=record, state=state, at=at)
-            events = [_core_event(e) for e in uow.events.of_contact(contact.id, until_ms=int(at * 1000))]
-            return scoring.score_contact(model, contact=label, record=record, events=events, at=at)
+            return explain_in(uow, contact_key, at)
     finally:
         engine.dispose()
+
+
+def explain_in(uow: UnitOfWork, contact_key: str, at: float) -> ScoreCard:
+    """:func:`explain` inside an open unit of work (a server's own connection pool)."""
+    model = published_model(uow)
+    contact = find_contact(uow, contact_key)
+    account = uow.accounts.traits_of(contact.account_id) if contact.account_id else {}
+    record = contact_record(contact.traits, account)
+    label = contact.user_id or contact.anonymous_id or str(contact.id)
+    if contact.last_event_at is None or at >= contact.last_event_at:
+        state = {rule: Accumulator(s, t_ref) for rule, (s, t_ref) in uow.score_state.load(contact.id).items()}
+        return scoring.score_card(model, contact=label, record=record, state=state, at=at)
+    events = [_core_event(e) for e in uow.events.of_contact(contact.id, until_ms=int(at * 1000))]
+    return scoring.score_contact(model, contact=label, record=record, events=events, at=at)
 
 
 def find_contact(uow: UnitOfWork, key: str) -> ContactRecord:
@@ -92,6 +97,41 @@ def leads(
     return frame.head(top) if top is not None else frame
 
 
+LeadCursor = tuple[float, str, int]
+"""Where a page of leads ended: ``(score, contact, contact_id)`` of its last row."""
+
+
+def leads_page(
+    database_url: str,
+    at: float,
+    *,
+    where: LeadFilter = LeadFilter(),
+    after: LeadCursor | None = None,
+    limit: int = 50,
+) -> tuple[pl.DataFrame, LeadCursor | None]:
+    """One page of :func:`leads` in a total order (score descending, then contact, then
+    contact id) after ``after``, and the cursor of the next page (None on the last page).
+
+    Asked at the same ``at``, successive pages visit every lead once: keep ``at`` with the
+    cursor (scores decay, so the order at another moment may differ).
+    """
+    ranked = leads(database_url, at, top=None, where=where).sort(
+        ["score", "contact", "contact_id"], descending=[True, False, False]
+    )
+    if after is not None:
+        score, contact, contact_id = after
+        ranked = ranked.filter(
+            (pl.col("score") < score)
+            | ((pl.col("score") == score) & (pl.col("contact") > contact))
+            | ((pl.col("score") == score) & (pl.col("contact") == contact) & (pl.col("contact_id") > contact_id))
+        )
+    rows = ranked.head(limit)
+    if ranked.height <= limit:
+        return rows, None
+    last = rows.row(rows.height - 1, named=True)
+    return rows, (float(last["score"]), str(last["contact"]), int(last["contact_id"]))
+
+
 def _state_at(bulk: BulkSession, model: ScoringModel, contacts: pl.DataFrame, at: float) -> pl.DataFrame:
     """Accumulators valid at ``at``: the cache for contacts whose last event is not after
     ``at``, a replay of the log up to ``at`` for the others."""
@@ -116,6 +156,11 @@ def _core_event(record: EventRecord) -> Event:
         "traits": record.traits or {},
     }
     return Event(message_id=record.message_id, ts=record.ts / 1000.0, type=record.type, name=record.event, record=message)
+
+
+def core_event(record: EventRecord) -> Event:
+    """A stored event as the scoring core sees it."""
+    return _core_event(record)
 
 
 def card_to_json(card: ScoreCard) -> dict[str, Any]:

@@ -89,6 +89,12 @@ class BulkSession:
         return locked.get_column("contact_id")
 
     @property
+    def writer(self) -> AdbcWriter:
+        """The session's connection, for store modules with set-based SQL of their own (they
+        run in this session's transaction)."""
+        return self._writer
+
+    @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
         return self._writer.dialect

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
     text,
 )
 
@@ -198,6 +199,60 @@ merges = Table(
     Column("identity_value", Text, nullable=True),
     Column("events_moved", Integer, nullable=False, server_default=text("0")),
     Column("merged_at", BigInteger, nullable=False),
+    Column("notified_at", BigInteger, nullable=True, index=True),
 )
 """Contacts merged into another (identity resolution): ``cause`` is ``identify``, ``alias`` or
-``email``; the identity that linked them; how many events moved to the survivor."""
+``email``; the identity that linked them; how many events moved to the survivor.
+``notified_at`` is set once the webhook worker has queued the ``contact.merged`` notifications
+(null: not yet; see :mod:`leadscore.services.webhooks`)."""
+
+WEBHOOK_EVENTS = ("contact.score_threshold_crossed", "contact.temperature_changed", "contact.merged")
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("events", Text, nullable=False),
+    Column("threshold", Float, nullable=True),
+    Column("hysteresis", Float, nullable=False, server_default=text("0")),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    Column("description", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+"""Webhook subscriptions: ``events`` is a JSON list of :data:`WEBHOOK_EVENTS`; ``threshold``
+and ``hysteresis`` (combined-score points) apply to ``contact.score_threshold_crossed``. The
+``secret`` signs deliveries, so it is stored as is (it is shown once, at creation)."""
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", Text, nullable=False, unique=True),
+    Column("webhook_id", BigInteger, nullable=False, index=True),
+    Column("kind", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", BigInteger, nullable=True, index=True),
+    Column("delivered_at", BigInteger, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+"""Notifications to deliver, written in the transaction that caused them, and their delivery
+log: ``payload`` is the exact JSON body; ``next_attempt_at`` is null once delivered."""
+
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("contact_id", BigInteger, nullable=False),
+    Column("webhook_id", BigInteger, nullable=False, index=True),
+    Column("side", Text, nullable=True),
+    Column("temperature", Text, nullable=True),
+    Column("next_check_at", BigInteger, nullable=True, index=True),
+    PrimaryKeyConstraint("contact_id", "webhook_id"),
+)
+"""What each webhook was last told about a contact: ``side`` of its threshold (``above`` /
+``below``), ``temperature``, and when decay alone will next change one of them
+(``next_check_at``, ms). A missing row means below the threshold, cold, nothing scheduled."""

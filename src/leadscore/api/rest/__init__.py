@@ -1,0 +1,14 @@
+"""The REST API under ``/api`` (Bearer API keys with roles; see docs/api.md): one router per
+resource, gathered in :data:`router`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from leadscore.api.rest import accounts, contacts, keys, leads, models, scores
+
+router = APIRouter()
+for _resource in (contacts, scores, leads, accounts, models, keys):
+    router.include_router(_resource.router)
+
+__all__ = ["router"]
