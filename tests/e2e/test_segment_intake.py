@@ -210,3 +210,12 @@ def test_health_and_openapi(server: Server) -> None:
     spec = server.client.get("/openapi.json").json()
     for path in ("/v1/identify", "/v1/track", "/v1/page", "/v1/screen", "/v1/group", "/v1/alias", "/v1/batch", "/health"):
         assert path in spec["paths"], path
+
+    def has_example(operation: dict) -> bool:
+        bodies = list(operation.get("requestBody", {}).get("content", {}).values())
+        bodies += [content for answer in operation.get("responses", {}).values() for content in answer.get("content", {}).values()]
+        return any("example" in body or "examples" in body for body in bodies)
+
+    without = [f"{method} {path}" for path, operations in spec["paths"].items()
+               for method, operation in operations.items() if not has_example(operation)]
+    assert without == []  # /docs shows an example for every route

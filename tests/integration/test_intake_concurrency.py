@@ -5,14 +5,14 @@ event stored once and exactly the scores of a single-threaded replay (SQLite and
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import pytest
 
-from leadscore.intake.jsonl import messages_from_objects
-from leadscore.intake.validate import validate_events
 from leadscore.services import rescoring
-from leadscore.services.intake import IntakeWriter
+from leadscore.services.intake import IntakeWriter, InvalidMessages
 from leadscore.services.models import publish_file
 from leadscore.store.bulk import BulkSession
 from leadscore.store.engine import make_engine
@@ -21,9 +21,10 @@ from leadscore.store.uow import UnitOfWork
 MODEL = Path(__file__).parents[2] / "benchmarks" / "model.yml"
 DAY_MS = 86_400_000
 START_MS = 1_767_225_600_000  # 2026-01-01
+RECEIVED_MS = START_MS + 200 * DAY_MS
 
 
-def batch(writer: int, number: int) -> pl.DataFrame:
+def batch(writer: int, number: int) -> list[dict[str, object]]:
     messages = []
     for index in range(40):
         person = (writer * 7 + number * 3 + index) % 12  # every writer touches every person
@@ -37,11 +38,8 @@ def batch(writer: int, number: int) -> pl.DataFrame:
             event = ("Email Link Clicked", "Form Submitted", "Webinar Attended")[index % 3]
             messages.append({"type": "track", "userId": f"u-{person}", "event": event, **common})
     for message in messages:
-        message["timestamp"] = __import__("datetime").datetime.fromtimestamp(message["timestamp"], __import__("datetime").UTC).isoformat()
-    frame = messages_from_objects(messages, list(range(len(messages))), kind="events")
-    good, rejects = validate_events(frame, received_at_ms=START_MS + 200 * DAY_MS)
-    assert rejects.is_empty()
-    return good
+        message["timestamp"] = datetime.fromtimestamp(message["timestamp"], UTC).isoformat()
+    return messages
 
 
 def test_concurrent_writers_lose_nothing_and_count_nothing_twice(migrated_url: str) -> None:
@@ -54,8 +52,8 @@ def test_concurrent_writers_lose_nothing_and_count_nothing_twice(migrated_url: s
     try:
         def send(index: int) -> None:
             for number in range(6):
-                writers[index].submit(batch(index, number)).result(timeout=120)
-                writers[index].submit(batch(index, number)).result(timeout=120)  # a client retry
+                writers[index].submit(batch(index, number), received_ms=RECEIVED_MS).result(timeout=120)
+                writers[index].submit(batch(index, number), received_ms=RECEIVED_MS).result(timeout=120)  # a retry
 
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(send, range(4)))
@@ -74,3 +72,28 @@ def test_concurrent_writers_lose_nothing_and_count_nothing_twice(migrated_url: s
         replayed = bulk.load_state().sort("contact_id", "rule_id")
     assert live.select("contact_id", "rule_id").equals(replayed.select("contact_id", "rule_id"))
     assert (live["s"] - replayed["s"]).abs().max() < 1e-9
+
+
+def test_requests_validated_together_are_accepted_or_refused_each_on_its_own(migrated_url: str) -> None:
+    engine = make_engine(migrated_url)
+    with UnitOfWork(engine) as uow:
+        publish_file(uow, MODEL)
+        uow.commit()
+    engine.dispose()
+    writer = IntakeWriter(migrated_url)
+    try:
+        good = [{"type": "track", "userId": "u-1", "event": "Form Submitted", "messageId": "ok-1"}]
+        bad = [{"type": "track", "userId": "u-2", "event": "Form Submitted", "messageId": "bad-1"},
+               {"type": "track", "event": "Form Submitted"}, "not an object"]
+        late = [{"type": "page", "anonymousId": "a-9", "messageId": "ok-2", "properties": {"path": "/pricing"}}]
+        futures = [writer.submit(good, received_ms=RECEIVED_MS), writer.submit(bad, received_ms=RECEIVED_MS),
+                   writer.submit(late, received_ms=RECEIVED_MS + 5_000)]
+        assert futures[0].result(timeout=60).accepted == 1
+        with pytest.raises(InvalidMessages, match=r"batch\[1\]: missing userId and anonymousId; batch\[2\]: not a JSON object"):
+            futures[1].result(timeout=60)
+        assert futures[2].result(timeout=60).accepted == 1
+    finally:
+        writer.close()
+    with BulkSession.open(migrated_url) as bulk:
+        events = bulk.read_events(columns=["message_id", "ts"])
+    assert dict(events.iter_rows()) == {"ok-1": RECEIVED_MS, "ok-2": RECEIVED_MS + 5_000}  # no timestamp: arrival

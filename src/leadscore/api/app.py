@@ -70,7 +70,15 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(rest_router)
     app.include_router(webhooks.router)
 
-    @app.get("/health", tags=["Health"], summary="Liveness and database reachability")
+    @app.get(
+        "/health",
+        tags=["Health"],
+        summary="Liveness and database reachability",
+        responses={
+            200: {"content": {"application/json": {"example": {"status": "ok", "version": __version__}}}},
+            503: {"content": {"application/json": {"example": {"code": "database_unavailable", "message": "connection refused"}}}},
+        },
+    )
     async def health() -> JSONResponse:
         """`200 {"status": "ok"}` when the database answers, `503` otherwise."""
         try:

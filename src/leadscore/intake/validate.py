@@ -83,9 +83,10 @@ def _parsed_times(messages: pl.DataFrame) -> list[pl.Series]:
     return [parse_timestamps_ms(texts.get_column(f"_{c}_ms")) for c, _ in _TIME_FIELDS]
 
 
-def _event_time(received_at_ms: int | None, *, fallback_to_received: bool) -> tuple[pl.Expr, pl.Expr]:
-    """(ts, effective receivedAt) from the parsed time columns."""
-    arrival = pl.lit(received_at_ms, dtype=pl.Int64)
+def _event_time(received_at_ms: int | str | None, *, fallback_to_received: bool) -> tuple[pl.Expr, pl.Expr]:
+    """(ts, effective receivedAt) from the parsed time columns; ``received_at_ms`` is one
+    moment for every row, or the name of a column holding each row's."""
+    arrival = pl.col(received_at_ms).cast(pl.Int64) if isinstance(received_at_ms, str) else pl.lit(received_at_ms, dtype=pl.Int64)
     received = pl.coalesce(pl.col("_received_at_ms"), arrival)
     base = pl.coalesce(pl.col("_timestamp_ms"), pl.col("_original_timestamp_ms"))
     corrected = received - (pl.col("_sent_at_ms") - base)
@@ -99,8 +100,11 @@ def _event_time(received_at_ms: int | None, *, fallback_to_received: bool) -> tu
     return ts, received
 
 
-def validate_events(messages: pl.DataFrame, *, received_at_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Canonical events (:data:`EVENTS_SCHEMA`) and rejects (``_row``, ``line``, ``reason``)."""
+def validate_events(messages: pl.DataFrame, *, received_at_ms: int | str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Canonical events (:data:`EVENTS_SCHEMA`) and rejects (``_row``, ``line``, ``reason``).
+
+    ``received_at_ms``: when the messages arrived — one moment, or the name of a column of
+    ``messages`` with each row's (the live intake validates many requests at once)."""
     given_type = _given_type(messages)
     event = present(pl.col("event"))
     work = messages.with_columns(

@@ -18,22 +18,29 @@ having stored nothing.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import queue
 import threading
 import time
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+import orjson
 import polars as pl
 from adbc_driver_manager import dbapi as adbc_errors
 
 from leadscore.core.types import ScoringModel
+from leadscore.intake.jsonl import messages_from_objects
+from leadscore.intake.validate import validate_events
 from leadscore.services.errors import LeadscoreError, NoPublishedModel
 from leadscore.services.importing import ContactsChanged, ImportReport, _EventBatch
 from leadscore.services.models import published_model
+from leadscore.settings import is_sqlite, sqlite_path
 from leadscore.store.adbc import AdbcWriter
 from leadscore.store.bulk import BulkSession
 from leadscore.store.engine import make_engine
@@ -66,80 +73,111 @@ class _Inline(Executor):
         return future
 
 
+class InvalidMessages(LeadscoreError):
+    """Some messages of a request are unusable: the request is refused whole, nothing stored.
+    The message names each bad one by its position, ``batch[3]: missing userId and anonymousId``."""
+
+
 @dataclass(slots=True)
 class _Request:
-    frame: pl.DataFrame
+    messages: list[Any]
+    sizes: list[int]
+    received_ms: int
     future: Future[IntakeResult]
+
+
+@dataclass(slots=True)
+class _Validated:
+    frame: pl.DataFrame
+    requests: list[_Request]
 
 
 _STOP = object()
 
 
 class IntakeWriter:
-    """The one thread of a server process that writes events (see the module docstring)."""
+    """The intake pipeline of one server process (see the module docstring): a validator
+    thread turns every request queued at that moment into canonical events in one vectorised
+    pass, and the writer thread stores and scores what is validated, in one transaction a group."""
 
     def __init__(self, database_url: str, *, max_rows: int = 50_000, retries: int = 5) -> None:
         self._url = database_url
         self._max_rows = max_rows
         self._retries = retries
-        self._queue: queue.Queue[Any] = queue.Queue()
+        self._incoming: queue.Queue[Any] = queue.Queue()
+        self._validated: queue.Queue[Any] = queue.Queue()
         self._engine = make_engine(database_url)
         self._bulk: BulkSession | None = None
-        self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
-        self._thread.start()
+        self._turns = open(sqlite_path(database_url) + "-writers.lock", "a+b") if is_sqlite(database_url) else None  # noqa: SIM115
+        self._validator = threading.Thread(target=self._validate_loop, name="intake-validator", daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name="intake-writer", daemon=True)
+        self._validator.start()
+        self._writer.start()
 
-    def submit(self, frame: pl.DataFrame) -> Future[IntakeResult]:
-        """Queue validated canonical events (the frame of ``intake.validate_events``)."""
+    def submit(self, messages: list[Any], *, received_ms: int, sizes: list[int] | None = None) -> Future[IntakeResult]:
+        """Queue one request's Segment messages (decoded JSON; ``sizes`` their encoded sizes,
+        measured when not given). The future fails with :class:`InvalidMessages` when any of
+        them is unusable, with :class:`IntakeUnavailable` when the store cannot take them."""
         future: Future[IntakeResult] = Future()
-        self._queue.put(_Request(frame, future))
+        measured = sizes if sizes is not None else [len(orjson.dumps(m)) if isinstance(m, dict) else 0 for m in messages]
+        self._incoming.put(_Request(messages, measured, received_ms, future))
         return future
 
     def close(self) -> None:
         """Finish what is queued, then stop."""
-        self._queue.put(_STOP)
-        self._thread.join()
+        self._incoming.put(_STOP)
+        self._validator.join()
+        self._writer.join()
         if self._bulk is not None:
             self._bulk.close()
+        if self._turns is not None:
+            self._turns.close()
         self._engine.dispose()
+
+    # the validator thread -------------------------------------------------------------------
+
+    def _validate_loop(self) -> None:
+        while True:
+            group, stop = _drain(self._incoming, lambda request: len(request.messages), self._max_rows)
+            if group:
+                try:
+                    validated = _validate(group)
+                except BaseException as error:  # a fault of ours: every waiting request gets it
+                    for request in group:
+                        request.future.set_exception(error)
+                else:
+                    if validated.requests:
+                        self._validated.put(validated)
+            if stop:
+                self._validated.put(_STOP)
+                return
 
     # the writer thread ----------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _write_loop(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            group = [item]
-            rows = item.frame.height
-            stop = False
-            while rows < self._max_rows:
-                try:
-                    extra = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if extra is _STOP:
-                    stop = True
-                    break
-                group.append(extra)
-                rows += extra.frame.height
-            self._write_group(group)
+            group, stop = _drain(self._validated, lambda item: item.frame.height, self._max_rows)
+            if group:
+                self._write_group(group)
             if stop:
                 return
 
-    def _write_group(self, group: list[_Request]) -> None:
+    def _write_group(self, group: list[_Validated]) -> None:
+        requests = [request for item in group for request in item.requests]
         try:
-            results = self._store_with_retries([request.frame for request in group])
+            self._store_with_retries([item.frame for item in group])
         except BaseException as error:  # every waiting request gets the failure
-            for request in group:
+            for request in requests:
                 request.future.set_exception(error)
             return
-        for request, result in zip(group, results, strict=True):
-            request.future.set_result(result)
+        for request in requests:
+            request.future.set_result(IntakeResult(accepted=len(request.messages)))
 
-    def _store_with_retries(self, frames: list[pl.DataFrame]) -> list[IntakeResult]:
+    def _store_with_retries(self, frames: list[pl.DataFrame]) -> None:
         for attempt in range(self._retries + 1):
             try:
-                return self._store(frames)
+                self._store(frames)
+                return
             except (adbc_errors.IntegrityError, adbc_errors.OperationalError, ContactsChanged) as error:
                 self._reset()
                 if attempt == self._retries:
@@ -151,7 +189,25 @@ class IntakeWriter:
                 raise IntakeUnavailable(f"the store cannot take events: {_first_line(error)}") from error
         raise AssertionError("unreachable")
 
-    def _store(self, frames: list[pl.DataFrame]) -> list[IntakeResult]:
+    def _store(self, frames: list[pl.DataFrame]) -> None:
+        with self._turn():
+            self._store_now(frames)
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """SQLite: wait for this process's turn to write on a file lock beside the database,
+        so the writers of several server processes hand the database over at once instead of
+        sleeping in SQLite's busy handler. (PostgreSQL: the transaction's advisory lock.)"""
+        if self._turns is None:
+            yield
+            return
+        fcntl.flock(self._turns, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._turns, fcntl.LOCK_UN)
+
+    def _store_now(self, frames: list[pl.DataFrame]) -> None:
         model = self._model()
         bulk = self._session()
         report = ImportReport()
@@ -162,7 +218,6 @@ class IntakeWriter:
         except BaseException:
             bulk.rollback()
             raise
-        return [IntakeResult(accepted=frame.height) for frame in frames]
 
     def _model(self) -> ScoringModel:
         with UnitOfWork(self._engine) as uow:
@@ -186,3 +241,50 @@ class IntakeWriter:
 
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _drain(source: queue.Queue[Any], size: Callable[[Any], int], limit: int) -> tuple[list[Any], bool]:
+    """Wait for one item, then take whatever else is queued, up to ``limit`` rows; and whether
+    the stop mark came."""
+    first = source.get()
+    if first is _STOP:
+        return [], True
+    group, rows = [first], size(first)
+    while rows < limit:
+        try:
+            item = source.get_nowait()
+        except queue.Empty:
+            break
+        if item is _STOP:
+            return group, True
+        group.append(item)
+        rows += size(item)
+    return group, False
+
+
+def _validate(group: list[_Request]) -> _Validated:
+    """Validate every request of the group in one pass; refuse the requests holding a bad
+    message (their futures fail with :class:`InvalidMessages`) and keep the others' events."""
+    counts = [len(request.messages) for request in group]
+    starts = np.cumsum([0, *counts[:-1]])
+    frame = messages_from_objects(
+        [message for request in group for message in request.messages],
+        list(range(sum(counts))),
+        kind="events",
+        sizes=[size for request in group for size in request.sizes],
+    ).with_columns(pl.Series("_arrival_ms", np.repeat([request.received_ms for request in group], counts), dtype=pl.Int64))
+    good, rejects = validate_events(frame, received_at_ms="_arrival_ms")
+    bad: set[int] = set()
+    if not rejects.is_empty():
+        located = rejects.with_columns(
+            pl.Series("request", np.searchsorted(starts, rejects.get_column("line").to_numpy(), side="right") - 1)
+        ).with_columns((pl.col("line") - pl.col("request").replace_strict(dict(enumerate(starts.tolist())))).alias("position"))
+        for (index,), problems in located.sort("request", "position").group_by("request", maintain_order=True):
+            listed = [f"batch[{position}]: {reason}" for position, reason in problems.select("position", "reason").head(20).iter_rows()]
+            more = f" (and {problems.height - 20} more)" if problems.height > 20 else ""
+            group[index].future.set_exception(InvalidMessages("; ".join(listed) + more + "; nothing was stored"))
+            bad.add(int(index))
+    if bad:
+        requests = np.searchsorted(starts, good.get_column("line").to_numpy(), side="right") - 1
+        good = good.filter(~pl.Series(requests).is_in(sorted(bad)))
+    return _Validated(good, [request for index, request in enumerate(group) if index not in bad])

@@ -63,14 +63,16 @@ class PendingScores:
         stored = bulk.load_state(touched)
         known = bulk.read_contacts(["last_event_at"], touched)
         unlimited = pl.concat(self._unlimited) if self._unlimited else pl.DataFrame(schema=MATCH_SCHEMA)
-        state = vectorized.merge_state(
-            self.model,
-            stored.filter(~pl.col("rule_id").is_in(self._limited_ids)),
-            vectorized.accumulate_matches(self.model, unlimited),
-        )
+        added = vectorized.accumulate_matches(self.model, unlimited)
+        state = vectorized.merge_state(self.model, stored.filter(~pl.col("rule_id").is_in(self._limited_ids)), added)
+        # only the accumulators that changed are written: those with new matches, and the
+        # limited rules' (merged or replayed); the others keep their stored (s, t_ref)
+        changed = state.join(added.select("contact_id", "rule_id"), on=["contact_id", "rule_id"], how="semi")
         if self._limited_ids:
-            state = pl.concat([state, self._limited_state(bulk, stored, known)], how="vertical_relaxed")
-        bulk.replace_state(state.cast(STATE_SCHEMA), touched)
+            limited = self._limited_state(bulk, stored, known)
+            state = pl.concat([state, limited], how="vertical_relaxed")
+            changed = pl.concat([changed, limited], how="vertical_relaxed")
+        bulk.upsert_state(changed.cast(STATE_SCHEMA))
         bulk.upsert_contacts(
             known.join(latest, on="contact_id").select(
                 "contact_id", pl.max_horizontal("last_event_at", "batch_last").alias("last_event_at")

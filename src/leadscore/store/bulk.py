@@ -286,6 +286,20 @@ class BulkSession:
         self._writer.ingest("score_state", ordered, STATE_SCHEMA)
         return ordered.height
 
+    def upsert_state(self, frame: pl.DataFrame) -> int:
+        """Write these accumulators ``[contact_id, rule_id, s, t_ref]`` over the stored ones of
+        the same keys (other rows untouched); returns the number of rows."""
+        if frame.is_empty():
+            return 0
+        ordered = frame.select(list(STATE_SCHEMA)).sort("contact_id", "rule_id")
+        self._writer.ingest("_bulk_state", ordered, STATE_SCHEMA, temporary=True)
+        self._writer.execute(
+            "INSERT INTO score_state (contact_id, rule_id, s, t_ref)"
+            " SELECT contact_id, rule_id, s, t_ref FROM _bulk_state WHERE true"
+            " ON CONFLICT (contact_id, rule_id) DO UPDATE SET s = excluded.s, t_ref = excluded.t_ref"
+        )
+        return ordered.height
+
     def replace_state(self, frame: pl.DataFrame, contact_ids: pl.Series | None = None) -> int:
         """Delete the accumulators of ``contact_ids`` (of everyone when None) and write ``frame``
         ``[contact_id, rule_id, s, t_ref]``. Returns the number of rows written."""
