@@ -85,7 +85,8 @@ class Served:
         self.base = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "leadscore", "serve", "--port", str(self.port),
                    "--workers", str(workers), "--log-level", "warning"]
-        self.process = subprocess.Popen(command, env={**os.environ, "LEADSCORE_DATABASE_URL": url})
+        self.process = subprocess.Popen(command, env={**os.environ, "LEADSCORE_DATABASE_URL": url},
+                                        stdout=subprocess.DEVNULL)  # stdout is this script's JSON
 
     def __enter__(self) -> Served:
         deadline = time.monotonic() + 60
@@ -190,21 +191,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--contacts", type=int, default=20_000)
-    parser.add_argument("--senders", type=int, nargs="+", default=[4, 8, 16, 32],
+    parser.add_argument("--senders", type=int, nargs="+", default=[8, 16, 32, 64],
                         help="concurrent HTTP clients, one SQLite run each")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server processes (SQLite runs)")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"machine": {"date": datetime.now(UTC).date().isoformat(), "cores": os.cpu_count()}}
     with tempfile.TemporaryDirectory(prefix="leadscore-intake-") as folder:
         scratch = Path(folder)
-        # SQLite: one server process (its writer batches everything; a second process would only
-        # queue on the database lock); throughput against the number of concurrent senders
-        for senders in args.senders:
-            url = f"sqlite:///{scratch / f'intake-{senders}.db'}"
-            label = f"sqlite_{senders}_senders"
-            results[label] = run(url, contacts=args.contacts, events=args.events, senders=senders, workers=1,
-                                 seed=11, scratch=scratch)
-            print(json.dumps({label: results[label]}), file=sys.stderr)
+        # SQLite: throughput against the number of concurrent senders, with one server process
+        # and with one per core (their writers take turns on the database, while the other
+        # process decodes and validates: Python's GIL makes one process use one core)
+        for workers in args.workers:
+            for senders in args.senders:
+                url = f"sqlite:///{scratch / f'intake-{workers}-{senders}.db'}"
+                label = f"sqlite_{workers}_workers_{senders}_senders"
+                results[label] = run(url, contacts=args.contacts, events=args.events, senders=senders,
+                                     workers=workers, seed=11, scratch=scratch)
+                print(json.dumps({label: results[label]}), file=sys.stderr)
         admin = None if args.no_postgres else postgres_url()
         if admin is not None:
             for label, contacts, events, workers in (("postgresql", args.contacts, args.events, 2),

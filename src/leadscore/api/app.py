@@ -50,7 +50,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         # one SQLite library in this process: the bulk layer goes through sqlite3 like SQLAlchemy
         with stdlib_sqlite():
             app.state.engine = make_engine(url)
-            app.state.intake = IntakeWriter(url)
+            app.state.intake = IntakeWriter(url, writer_process=True)
             app.state.write_keys = {}
             try:
                 yield

@@ -125,14 +125,21 @@ class _EventBatch:
     """The events of one import between two flushes: contacts resolved once per key, duplicates
     dropped, events stored, and their score contributions pending (see ``PendingScores``)."""
 
-    def __init__(self, bulk: BulkSession, model: ScoringModel, report: ImportReport, writer: Executor) -> None:
+    def __init__(
+        self,
+        bulk: BulkSession,
+        model: ScoringModel,
+        report: ImportReport,
+        writer: Executor,
+        known: pl.DataFrame | None = None,
+    ) -> None:
         self.bulk, self.model, self.report, self.writer = bulk, model, report, writer
         self._writing: Future[int] | None = None
         self._serialized = False
         self.pending = PendingScores(model)
         # every identity key met in this import -> contact, and whether that contact already had
         # events before the import (only those can hold duplicates of this file's messages)
-        self._contacts = pl.DataFrame(schema=_KEY_SCHEMA)
+        self._contacts = pl.DataFrame(schema=_KEY_SCHEMA) if known is None else known.cast(_KEY_SCHEMA)
         self._seen = pl.DataFrame(schema={"contact_id": pl.Int64, "message_id": pl.String})
 
     def settle(self) -> None:
@@ -172,6 +179,13 @@ class _EventBatch:
             self.settle()
             self.report.contacts_updated += trait_updates.apply_messages(self.bulk, self.model, traits)
             self._merge(merging.plan_email_merges(self.bulk, traits["contact_id"]))
+
+    @property
+    def known_contacts(self) -> pl.DataFrame:
+        """``[user_id, anonymous_id, contact_id, had_events]`` of every identity key this batch
+        resolved, for a next batch to start from (``known=``): a live intake keeps it between
+        transactions. The contacts are re-checked to exist in each transaction that uses them."""
+        return self._contacts
 
     def flush(self) -> None:
         self.settle()

@@ -19,7 +19,9 @@ having stored nothing.
 from __future__ import annotations
 
 import fcntl
+import io
 import logging
+import multiprocessing
 import queue
 import threading
 import time
@@ -93,6 +95,8 @@ class _Validated:
 
 
 _STOP = object()
+_KNOWN_LIMIT = 500_000
+"""Identity keys an intake store remembers between transactions (beyond, it starts again)."""
 
 
 class IntakeWriter:
@@ -100,15 +104,16 @@ class IntakeWriter:
     thread turns every request queued at that moment into canonical events in one vectorised
     pass, and the writer thread stores and scores what is validated, in one transaction a group."""
 
-    def __init__(self, database_url: str, *, max_rows: int = 50_000, retries: int = 5) -> None:
-        self._url = database_url
+    def __init__(
+        self, database_url: str, *, max_rows: int = 50_000, retries: int = 5, writer_process: bool = False
+    ) -> None:
         self._max_rows = max_rows
-        self._retries = retries
         self._incoming: queue.Queue[Any] = queue.Queue()
         self._validated: queue.Queue[Any] = queue.Queue()
-        self._engine = make_engine(database_url)
-        self._bulk: BulkSession | None = None
-        self._turns = open(sqlite_path(database_url) + "-writers.lock", "a+b") if is_sqlite(database_url) else None  # noqa: SIM115
+        # the store runs in a process of its own (its own core, its own GIL) or on this thread
+        self._store: _EventStore | _StoreProcess = (
+            _StoreProcess(database_url, retries) if writer_process else _EventStore(database_url, retries)
+        )
         self._validator = threading.Thread(target=self._validate_loop, name="intake-validator", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="intake-writer", daemon=True)
         self._validator.start()
@@ -128,11 +133,7 @@ class IntakeWriter:
         self._incoming.put(_STOP)
         self._validator.join()
         self._writer.join()
-        if self._bulk is not None:
-            self._bulk.close()
-        if self._turns is not None:
-            self._turns.close()
-        self._engine.dispose()
+        self._store.close()
 
     # the validator thread -------------------------------------------------------------------
 
@@ -165,7 +166,7 @@ class IntakeWriter:
     def _write_group(self, group: list[_Validated]) -> None:
         requests = [request for item in group for request in item.requests]
         try:
-            self._store_with_retries([item.frame for item in group])
+            self._store.store([item.frame for item in group])
         except BaseException as error:  # every waiting request gets the failure
             for request in requests:
                 request.future.set_exception(error)
@@ -173,10 +174,30 @@ class IntakeWriter:
         for request in requests:
             request.future.set_result(IntakeResult(accepted=len(request.messages)))
 
-    def _store_with_retries(self, frames: list[pl.DataFrame]) -> None:
+class _EventStore:
+    """Stores and scores validated events for one intake pipeline (see the module docstring)."""
+
+    def __init__(self, database_url: str, retries: int) -> None:
+        self._url = database_url
+        self._retries = retries
+        self._engine = make_engine(database_url)
+        self._bulk: BulkSession | None = None
+        # identity keys -> contacts resolved by earlier transactions (checked to exist each time)
+        self._known: pl.DataFrame | None = None
+        self._turns = open(sqlite_path(database_url) + "-writers.lock", "a+b") if is_sqlite(database_url) else None  # noqa: SIM115
+
+    def close(self) -> None:
+        self._reset()
+        if self._turns is not None:
+            self._turns.close()
+        self._engine.dispose()
+
+    def store(self, frames: list[pl.DataFrame]) -> None:
+        """Store and score the frames in one transaction, retried on transient failures."""
         for attempt in range(self._retries + 1):
             try:
-                self._store(frames)
+                with self._turn():
+                    self._store_now(frames)
                 return
             except (adbc_errors.IntegrityError, adbc_errors.OperationalError, ContactsChanged) as error:
                 self._reset()
@@ -188,10 +209,6 @@ class IntakeWriter:
                 self._reset()
                 raise IntakeUnavailable(f"the store cannot take events: {_first_line(error)}") from error
         raise AssertionError("unreachable")
-
-    def _store(self, frames: list[pl.DataFrame]) -> None:
-        with self._turn():
-            self._store_now(frames)
 
     @contextmanager
     def _turn(self) -> Iterator[None]:
@@ -211,13 +228,16 @@ class IntakeWriter:
         model = self._model()
         bulk = self._session()
         report = ImportReport()
-        batch = _EventBatch(bulk, model, report, _Inline())
+        batch = _EventBatch(bulk, model, report, _Inline(), known=self._known)
         try:
             batch.store(pl.concat(frames, how="vertical_relaxed"))
             batch.flush()  # scores folded in and everything committed
         except BaseException:
             bulk.rollback()
+            self._known = None  # a merge elsewhere, a rollback: resolve afresh
             raise
+        known = batch.known_contacts
+        self._known = None if known.height > _KNOWN_LIMIT else known
 
     def _model(self) -> ScoringModel:
         with UnitOfWork(self._engine) as uow:
@@ -237,6 +257,81 @@ class IntakeWriter:
                 self._bulk.close()
             finally:
                 self._bulk = None
+
+
+
+
+class _StoreProcess:
+    """An :class:`_EventStore` in a child process: the parent's writer thread sends it each
+    group's events (Arrow IPC) and waits for the outcome. The parent keeps HTTP, decoding and
+    validation; the child writes — two cores, two GILs. A child that dies is started again."""
+
+    def __init__(self, database_url: str, retries: int) -> None:
+        self._url, self._retries = database_url, retries
+        self._connection: Any = None
+        self._process: Any = None
+        self._start()
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a process that has threads
+        parent, child = context.Pipe()
+        self._process = context.Process(
+            target=_store_process_main, args=(self._url, self._retries, child), name="leadscore-intake-store", daemon=True
+        )
+        self._process.start()
+        child.close()
+        self._connection = parent
+
+    def store(self, frames: list[pl.DataFrame]) -> None:
+        sink = io.BytesIO()
+        pl.concat(frames, how="vertical_relaxed").write_ipc(sink)
+        try:
+            self._connection.send_bytes(sink.getvalue())
+            outcome, message = self._connection.recv()
+        except (EOFError, OSError) as error:
+            self._connection.close()
+            self._process.join(timeout=5)
+            self._start()
+            raise IntakeUnavailable(f"the intake store process stopped ({error or 'no answer'}); it was restarted") from None
+        if outcome == "unavailable":
+            raise IntakeUnavailable(message)
+        if outcome != "ok":
+            raise RuntimeError(f"intake store process: {message}")
+
+    def close(self) -> None:
+        try:
+            self._connection.send_bytes(b"")
+            self._process.join(timeout=60)
+        except (OSError, EOFError):
+            pass
+        finally:
+            self._connection.close()
+            if self._process.is_alive():
+                self._process.terminate()
+
+
+def _store_process_main(database_url: str, retries: int, connection: Any) -> None:
+    """The child process of :class:`_StoreProcess`: store what arrives until an empty message."""
+    from leadscore.store.adbc import use_stdlib_sqlite
+
+    use_stdlib_sqlite()  # this process uses SQLAlchemy too: one SQLite library
+    store = _EventStore(database_url, retries)
+    try:
+        while True:
+            payload = connection.recv_bytes()
+            if not payload:
+                return
+            try:
+                store.store([pl.read_ipc(io.BytesIO(payload))])
+            except IntakeUnavailable as error:
+                connection.send(("unavailable", str(error)))
+            except Exception as error:  # reported to the waiting requests by the parent
+                log.exception("intake store failed")
+                connection.send(("error", f"{type(error).__name__}: {error}"))
+            else:
+                connection.send(("ok", None))
+    finally:
+        store.close()
 
 
 def _first_line(error: BaseException) -> str:

@@ -74,13 +74,17 @@ class BulkSession:
                                [_WRITERS_LOCK_KEY])
 
     def lock_contacts(self, contact_ids: pl.Series) -> pl.Series:
-        """PostgreSQL: lock these contacts' rows until commit, in id order, so concurrent
-        writers scoring (or merging) the same contact take turns; returns the ids still there
-        (a contact merged away by a writer that committed meanwhile is missing). SQLite's write
-        lock already serialises writers: every id is returned."""
-        if self.dialect != "postgresql" or contact_ids.is_empty():
+        """The ids among these that still exist (a contact merged away by a writer that committed
+        meanwhile is missing). PostgreSQL: their rows are also locked until commit, in id order,
+        so concurrent writers scoring (or merging) the same contact take turns; SQLite's write
+        lock already serialises writers."""
+        if contact_ids.is_empty():
             return contact_ids.unique()
         self._load_ids(contact_ids)
+        if self.dialect != "postgresql":
+            return self._writer.query(
+                "SELECT c.id AS contact_id FROM contacts c JOIN _bulk_ids i ON i.contact_id = c.id", IDS_SCHEMA
+            ).get_column("contact_id")
         locked = self._writer.query(
             "SELECT c.id AS contact_id FROM contacts c JOIN _bulk_ids i ON i.contact_id = c.id"
             " ORDER BY c.id FOR UPDATE OF c",
