@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from leadscore.services import rescoring
-from leadscore.services.intake import IntakeWriter, InvalidMessages
+from leadscore.services.intake import IntakeUnavailable, IntakeWriter, InvalidMessages
 from leadscore.services.models import publish_file
 from leadscore.store.bulk import BulkSession
 from leadscore.store.engine import make_engine
@@ -97,3 +97,25 @@ def test_requests_validated_together_are_accepted_or_refused_each_on_its_own(mig
     with BulkSession.open(migrated_url) as bulk:
         events = bulk.read_events(columns=["message_id", "ts"])
     assert dict(events.iter_rows()) == {"ok-1": RECEIVED_MS, "ok-2": RECEIVED_MS + 5_000}  # no timestamp: arrival
+
+
+def test_a_store_process_that_dies_is_reported_then_started_again(migrated_url: str) -> None:
+    engine = make_engine(migrated_url)
+    with UnitOfWork(engine) as uow:
+        publish_file(uow, MODEL)
+        uow.commit()
+    engine.dispose()
+    writer = IntakeWriter(migrated_url, writer_process=True)
+    try:
+        first = [{"type": "track", "userId": "u-1", "event": "Form Submitted", "messageId": "m-1"}]
+        assert writer.submit(first, received_ms=RECEIVED_MS).result(timeout=120).accepted == 1
+        writer._store._process.kill()  # noqa: SLF001 - what an out-of-memory kill would do
+        writer._store._process.join()  # noqa: SLF001
+        lost = [{"type": "track", "userId": "u-1", "event": "Form Submitted", "messageId": "m-2"}]
+        with pytest.raises(IntakeUnavailable):
+            writer.submit(lost, received_ms=RECEIVED_MS).result(timeout=120)
+        assert writer.submit(lost, received_ms=RECEIVED_MS).result(timeout=120).accepted == 1  # the client's retry
+    finally:
+        writer.close()
+    with BulkSession.open(migrated_url) as bulk:
+        assert sorted(bulk.read_events(columns=["message_id"])["message_id"]) == ["m-1", "m-2"]

@@ -15,7 +15,7 @@ from leadscore.settings import DATABASE_URL_VARIABLE
 def serve(
     host: Annotated[str | None, typer.Option("--host", help="address to listen on [default: 127.0.0.1, or the config]")] = None,
     port: Annotated[int | None, typer.Option("--port", help="TCP port [default: 8000, or the config]")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="server processes (one per core is a good start); their event writers take turns [default: 1, or the config]")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="server processes; their event writers take turns on the database (on SQLite keep 1) [default: 1, or the config]")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level")] = "info",
 ) -> None:
     """Serve the Segment intake (/v1/...), the REST API (/api/..., docs at /docs) and /health.

@@ -1,15 +1,18 @@
 """Live event intake: Segment messages from HTTP requests, stored and scored with group commit.
 
-Each HTTP request validates its messages (a batch is accepted or refused as a whole), then
-hands the frame to the :class:`IntakeWriter` of its process and waits. The writer thread takes
-every frame queued at that moment, stores and scores them together in one transaction — the
-same code path as a file import (contacts resolved, duplicates dropped, events inserted, score
-state merged) — commits, and only then answers the waiting requests. So an acknowledged event
-is durable, a request never sees half of its batch stored, and under load many requests share
-one commit: throughput grows with concurrency instead of collapsing into lock waits.
+Each HTTP request hands its decoded messages to the :class:`IntakeWriter` of its process and
+waits. A validator thread validates every request queued at that moment in one pass (a batch is
+accepted or refused as a whole); the writer thread has everything validated stored and scored
+together in one transaction — the same code path as a file import (contacts resolved, duplicates
+dropped, events inserted, score state merged) — by the store, which runs in a child process in
+a server (``writer_process=True``: its own core and GIL), commits, and only then answers the
+waiting requests. So an acknowledged event is durable, a request never sees half of its batch
+stored, and under load many requests share one commit: throughput grows with concurrency
+instead of collapsing into lock waits.
 
 Several server processes may run, each with its own writer. Their transactions take turns: on
-SQLite on the database's write lock, on PostgreSQL on a transaction advisory lock
+SQLite on a file lock beside the database (a blocking ``flock``, handed over at once), on
+PostgreSQL on a transaction advisory lock
 (``BulkSession.serialize_writers``), so resolving, merging and scoring the same people from two
 processes can neither deadlock nor interleave. What runs in parallel is everything before: HTTP,
 JSON decoding and validation. A transaction that fails on a transient database error is retried,
