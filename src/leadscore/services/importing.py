@@ -140,6 +140,7 @@ class _EventBatch:
         # every identity key met in this import -> contact, and whether that contact already had
         # events before the import (only those can hold duplicates of this file's messages)
         self._contacts = pl.DataFrame(schema=_KEY_SCHEMA) if known is None else known.cast(_KEY_SCHEMA)
+        self._remembered = known is not None  # contact ids resolved by an earlier transaction
         self._seen = pl.DataFrame(schema={"contact_id": pl.Int64, "message_id": pl.String})
 
     def settle(self) -> None:
@@ -155,9 +156,13 @@ class _EventBatch:
             self.bulk.serialize_writers()  # until this transaction commits (at the flush)
             self._serialized = True
         frame = self._with_contacts(frame)
-        contacts = frame.get_column("contact_id").unique()
-        if self.bulk.lock_contacts(contacts).len() != contacts.len():
-            raise ContactsChanged("a contact of these events was merged by another writer meanwhile")
+        # contacts remembered from an earlier transaction may have been merged away by another
+        # writer since (PostgreSQL also locks them here, whatever their age); on SQLite, what
+        # this transaction resolved itself cannot change under it
+        if self._remembered or self.bulk.dialect == "postgresql":
+            contacts = frame.get_column("contact_id").unique()
+            if self.bulk.lock_contacts(contacts).len() != contacts.len():
+                raise ContactsChanged("a contact of these events was merged by another writer meanwhile")
         unique = frame.unique(["contact_id", "message_id"], keep="first", maintain_order=True)
         fresh = unique.join(self._seen, on=["contact_id", "message_id"], how="anti")
         earlier = fresh.filter(pl.col("had_events"))
@@ -192,6 +197,7 @@ class _EventBatch:
         self.pending.flush(self.bulk)
         self.bulk.commit()
         self._serialized = False
+        self._remembered = not self._contacts.is_empty()
         # what this import stored is now in the database: probe it there from now on
         self._seen = self._seen.clear()
         self._contacts = self._contacts.with_columns(had_events=pl.lit(True))
