@@ -17,7 +17,7 @@ from sqlalchemy import text
 from webhook_receiver import Receiver
 
 from leadscore.core import vectorized
-from leadscore.services import importing, webhooks
+from leadscore.services import importing, rescoring, webhooks
 from leadscore.services.errors import LeadscoreError, NotFound
 from leadscore.services.models import load_published_model, publish_file
 from leadscore.store.bulk import BulkSession
@@ -310,3 +310,27 @@ def test_concurrent_workers_deliver_each_notification_once(url: str, receiver: R
     ids = [item.event_id for item in receiver.accepted()]
     assert len(ids) == len(set(ids)) == 60
     assert all(row["attempts"] == 1 for row in rows(url, "SELECT attempts FROM outbox"))
+
+
+def test_a_new_model_that_moves_a_score_across_the_threshold_notifies(url: str, receiver: Receiver, tmp_path: Path) -> None:
+    add_webhook(url, receiver, "contact.score_threshold_crossed")
+    now = time.time()
+    send(url, tmp_path, [  # a CEO who clicked one e-mail: 0.4·25 + 0.6·3 = 11.8, below 30
+        {"type": "identify", "userId": "u-9", "traits": {"email": "u-9@acme.io", "title": "CEO"}, "messageId": "i",
+         "timestamp": iso(now - 60)},
+        {"type": "track", "userId": "u-9", "event": "Email Link Clicked", "messageId": "c", "timestamp": iso(now - 30)},
+    ])
+    assert rows(url, "SELECT kind FROM outbox") == []
+    generous = tmp_path / "generous.yml"  # decision makers are worth 90 fit points now: 0.4·90 + 1.8 = 37.8
+    generous.write_text(MODEL.read_text().replace("points: 25", "points: 90", 1))
+    engine = make_engine(url)
+    try:
+        with UnitOfWork(engine) as uow:
+            publish_file(uow, generous)
+            uow.commit()
+    finally:
+        engine.dispose()
+    rescoring.rescore(url)
+    queued = rows(url, "SELECT kind, payload FROM outbox")
+    assert [row["kind"] for row in queued] == ["contact.score_threshold_crossed"]
+    assert orjson.loads(queued[0]["payload"])["data"]["direction"] == "up"

@@ -17,6 +17,7 @@ import polars as pl
 
 from leadscore.core import vectorized
 from leadscore.core.types import ScoringModel
+from leadscore.services import alerts
 from leadscore.services.importing import to_scoring_frame
 from leadscore.services.models import load_published_model
 from leadscore.services.traits import refresh_fit
@@ -73,7 +74,7 @@ def rescore(database_url: str, *, chunk_contacts: int = 50_000, progress: Progre
                 fit = fitting.result().select("contact_id", "fit_raw", "excluded")
             in_span = fit.filter(pl.col("contact_id").is_between(low, high))
             state_rows += writing.result()
-            writing = writer.submit(_write_chunk, bulk, state, in_span.join(latest, on="contact_id", how="left"))
+            writing = writer.submit(_write_chunk, bulk, model, state, in_span.join(latest, on="contact_id", how="left"))
             events += log.height
             if progress is not None:
                 progress(min((index + 1) * chunk_contacts, ids.len()), ids.len())
@@ -82,10 +83,13 @@ def rescore(database_url: str, *, chunk_contacts: int = 50_000, progress: Progre
     return RescoreReport(contacts=ids.len(), events=events, state_rows=state_rows)
 
 
-def _write_chunk(bulk: BulkSession, state: pl.DataFrame, contacts: pl.DataFrame) -> int:
-    """Append one span's accumulators and update its contacts' fit and last event time."""
+def _write_chunk(bulk: BulkSession, model: ScoringModel, state: pl.DataFrame, contacts: pl.DataFrame) -> int:
+    """Append one span's accumulators, update its contacts' fit and last event time, and queue
+    the webhook notices the new scores call for (a new model moves scores too)."""
     bulk.upsert_contacts(contacts)
-    return bulk.append_state(state)
+    written = bulk.append_state(state)
+    alerts.scores_written(bulk, model, state, contacts.get_column("contact_id"))
+    return written
 
 
 def scoring_columns(model: ScoringModel) -> list[str]:
