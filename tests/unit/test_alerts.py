@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 from factories import DAY, T0, make_engagement_rule, make_fit_rule, make_model
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from leadscore.core import alerts, scoring
@@ -174,6 +174,11 @@ values = st.tuples(st.floats(-40, 120), st.floats(0, 120 * DAY))
 @given(
     cells=st.lists(st.fixed_dictionaries({rule.id: values for rule in GROUPED.engagement_rules}), min_size=1, max_size=6),
     ages=st.lists(st.floats(0, 200 * DAY), min_size=6, max_size=6),
+)
+@example(  # a subnormal total under a group cap once overflowed the scaling division
+    cells=[{"open": (0.0, 0.0), "click": (2.225073858507203e-309, 0.0), "demo": (0.0, 0.0),
+            "careers": (0.0, 0.0), "unsubscribe": (0.0, 0.0)}],
+    ages=[0.0] * 6,
 )
 def test_score_curves_read_what_score_frame_reads(cells: list[dict[str, tuple[float, float]]], ages: list[float]) -> None:
     contacts = pl.DataFrame(

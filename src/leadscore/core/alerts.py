@@ -269,7 +269,9 @@ class ScoreCurves:
             points = np.where(fading, 0.0, points)
         for members, group_cap in self.groups:
             total = np.abs(points[:, members].sum(axis=1))
-            scale = np.where(total > group_cap, group_cap / np.where(total > 0, total, 1.0), 1.0)
+            # divide only where the cap binds (total > cap ≥ 0): a tiny total never overflows
+            over = total > group_cap
+            scale = np.divide(group_cap, total, out=np.ones_like(total), where=over)
             points[:, members] *= scale[:, None]
         maximum = self.model.engagement_max
         engagement = np.clip(points.sum(axis=1), 0.0, maximum) * 100.0 / maximum

@@ -22,7 +22,7 @@ from leadscore.core import scoring as core_scoring
 from leadscore.core.types import Event, ScoringModel
 from leadscore.services import merging
 from leadscore.services.errors import LeadscoreError
-from leadscore.services.scoring import core_event, find_contact
+from leadscore.services.scoring import find_contact
 from leadscore.store.directory import Directory, Erased, MergeEntry
 from leadscore.store.records import AccountRecord, ContactRecord, EventRecord
 from leadscore.store.uow import UnitOfWork
@@ -121,11 +121,11 @@ def _scored_rules(
     """Which rules counted each event of the page. A rule with a limit (N per window, or N
     ever) counts the earliest events of each window, so only for those rules the contact's
     log up to the page's newest event is read to tell which matched events counted."""
-    matched = {record.message_id: core_scoring.matching_rules(model, core_event(record)) for record in page}
+    matched = {record.message_id: core_scoring.matching_rules(model, record.as_core_event()) for record in page}
     limited = {rule.id: rule for rules in matched.values() for rule in rules if rule.limit is not None}
     counted: dict[str, set[str]] = {}
     if limited:
-        history = [core_event(r) for r in uow.events.of_contact(contact_id, until_ms=max(r.ts for r in page))]
+        history = [r.as_core_event() for r in uow.events.of_contact(contact_id, until_ms=max(r.ts for r in page))]
         candidates: dict[str, list[Event]] = defaultdict(list)
         for event in history:
             for rule in core_scoring.matching_rules(model, event):

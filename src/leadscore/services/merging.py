@@ -32,11 +32,11 @@ import polars as pl
 
 from leadscore.core import scoring, vectorized
 from leadscore.core.records import contact_record
-from leadscore.core.types import Event, ScoringModel
+from leadscore.core.types import ScoringModel
 from leadscore.services.traits import refresh_fit
 from leadscore.store.bulk import BulkSession
 from leadscore.store.bulk_merges import LINK_SCHEMA, MERGED_SCHEMA, PLAN_SCHEMA
-from leadscore.store.records import ContactRecord, EventRecord
+from leadscore.store.records import ContactRecord
 from leadscore.store.uow import UnitOfWork
 
 _KEYS = ["user_id", "anonymous_id"]
@@ -220,7 +220,7 @@ def replay_contact(uow: UnitOfWork, model: ScoringModel, contact_id: int) -> Non
     if contact is None:
         raise LookupError(f"no contact with id {contact_id}")
     log = uow.events.of_contact(contact_id)
-    state = scoring.accumulate(model, [_core_event(record) for record in log])
+    state = scoring.accumulate(model, [record.as_core_event() for record in log])
     uow.score_state.replace(contact_id, {rule: (acc.s, acc.t_ref) for rule, acc in state.items()})
     account = uow.accounts.traits_of(contact.account_id) if contact.account_id is not None else {}
     record = contact_record(contact.traits, account)
@@ -230,17 +230,3 @@ def replay_contact(uow: UnitOfWork, model: ScoringModel, contact_id: int) -> Non
         excluded=scoring.is_excluded(model, record),
         last_event_at=max(r.ts for r in log) / 1000.0 if log else None,
     )
-
-
-def _core_event(record: EventRecord) -> Event:
-    message: dict[str, Any] = {
-        "type": record.type,
-        "event": record.event,
-        "userId": record.user_id,
-        "anonymousId": record.anonymous_id,
-        "messageId": record.message_id,
-        "properties": record.properties or {},
-        "context": record.context or {},
-        "traits": record.traits or {},
-    }
-    return Event(message_id=record.message_id, ts=record.ts / 1000.0, type=record.type, name=record.event, record=message)

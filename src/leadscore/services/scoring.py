@@ -16,13 +16,13 @@ import polars as pl
 from leadscore.core import scoring, vectorized
 from leadscore.core.decay import Accumulator
 from leadscore.core.records import contact_record
-from leadscore.core.types import Event, ScoreCard, ScoringModel
+from leadscore.core.types import ScoreCard, ScoringModel
 from leadscore.services.errors import NotFound
 from leadscore.services.importing import to_scoring_frame
 from leadscore.services.models import load_published_model, published_model
 from leadscore.store.bulk import BulkSession
 from leadscore.store.engine import make_engine
-from leadscore.store.records import ContactRecord, EventRecord
+from leadscore.store.records import ContactRecord
 from leadscore.store.uow import UnitOfWork
 
 
@@ -46,7 +46,7 @@ def explain_in(uow: UnitOfWork, contact_key: str, at: float) -> ScoreCard:
     if contact.last_event_at is None or at >= contact.last_event_at:
         state = {rule: Accumulator(s, t_ref) for rule, (s, t_ref) in uow.score_state.load(contact.id).items()}
         return scoring.score_card(model, contact=label, record=record, state=state, at=at)
-    events = [_core_event(e) for e in uow.events.of_contact(contact.id, until_ms=int(at * 1000))]
+    events = [e.as_core_event() for e in uow.events.of_contact(contact.id, until_ms=int(at * 1000))]
     return scoring.score_contact(model, contact=label, record=record, events=events, at=at)
 
 
@@ -142,25 +142,6 @@ def _state_at(bulk: BulkSession, model: ScoringModel, contacts: pl.DataFrame, at
     history = to_scoring_frame(bulk.read_events(stale, until_ms=int(at * 1000)))
     replayed = vectorized.accumulate(model, history, until=at)
     return pl.concat([cached.filter(~pl.col("contact_id").is_in(stale.implode())), replayed], how="vertical_relaxed")
-
-
-def _core_event(record: EventRecord) -> Event:
-    message: dict[str, Any] = {
-        "type": record.type,
-        "event": record.event,
-        "userId": record.user_id,
-        "anonymousId": record.anonymous_id,
-        "messageId": record.message_id,
-        "properties": record.properties or {},
-        "context": record.context or {},
-        "traits": record.traits or {},
-    }
-    return Event(message_id=record.message_id, ts=record.ts / 1000.0, type=record.type, name=record.event, record=message)
-
-
-def core_event(record: EventRecord) -> Event:
-    """A stored event as the scoring core sees it."""
-    return _core_event(record)
 
 
 def card_to_json(card: ScoreCard) -> dict[str, Any]:

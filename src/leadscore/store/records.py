@@ -15,6 +15,8 @@ import orjson
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
+from leadscore.core.types import Event
+
 
 def now_ms() -> int:
     """The wall clock in milliseconds since the epoch (the store stamps rows with it)."""
@@ -146,6 +148,20 @@ class EventRecord:
             traits=load_json(row["traits"]),
             machine=bool(row["machine"]),
         )
+
+    def as_core_event(self) -> Event:
+        """The event as the scoring core sees it (time in seconds, the Segment message)."""
+        message: dict[str, Any] = {
+            "type": self.type,
+            "event": self.event,
+            "userId": self.user_id,
+            "anonymousId": self.anonymous_id,
+            "messageId": self.message_id,
+            "properties": self.properties or {},
+            "context": self.context or {},
+            "traits": self.traits or {},
+        }
+        return Event(message_id=self.message_id, ts=self.ts / 1000.0, type=self.type, name=self.event, record=message)
 
     def to_row(self) -> dict[str, Any]:
         return {
