@@ -10,25 +10,18 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from publishing import publish_model
+
 from leadscore.intake.generate import generate_contacts, generate_events
 from leadscore.services import importing, rescoring
-from leadscore.services.models import publish_file
 from leadscore.store.bulk import BulkSession
-from leadscore.store.engine import make_engine
-from leadscore.store.uow import UnitOfWork
 
 MODEL = Path(__file__).parents[2] / "benchmarks" / "model.yml"
 END = datetime(2026, 1, 31, tzinfo=UTC)
 
 
 def publish(url: str, model: Path = MODEL) -> None:
-    engine = make_engine(url)
-    try:
-        with UnitOfWork(engine) as uow:
-            publish_file(uow, model)
-            uow.commit()
-    finally:
-        engine.dispose()
+    publish_model(url, model)
 
 
 def write_data(folder: Path, *, contacts: int = 150, events: int = 4_000, seed: int = 3) -> tuple[Path, Path, pl.DataFrame]:

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from publishing import publish_model
 
 from leadscore.services import rescoring
 from leadscore.services.intake import IntakeUnavailable, IntakeWriter, InvalidMessages
-from leadscore.services.models import publish_file
 from leadscore.store.bulk import BulkSession
-from leadscore.store.engine import make_engine
-from leadscore.store.uow import UnitOfWork
 
 MODEL = Path(__file__).parents[2] / "benchmarks" / "model.yml"
 DAY_MS = 86_400_000
@@ -43,11 +41,7 @@ def batch(writer: int, number: int) -> list[dict[str, object]]:
 
 
 def test_concurrent_writers_lose_nothing_and_count_nothing_twice(migrated_url: str) -> None:
-    engine = make_engine(migrated_url)
-    with UnitOfWork(engine) as uow:
-        publish_file(uow, MODEL)
-        uow.commit()
-    engine.dispose()
+    publish_model(migrated_url, MODEL)
     writers = [IntakeWriter(migrated_url) for _ in range(4)]
     try:
         def send(index: int) -> None:
@@ -75,11 +69,7 @@ def test_concurrent_writers_lose_nothing_and_count_nothing_twice(migrated_url: s
 
 
 def test_requests_validated_together_are_accepted_or_refused_each_on_its_own(migrated_url: str) -> None:
-    engine = make_engine(migrated_url)
-    with UnitOfWork(engine) as uow:
-        publish_file(uow, MODEL)
-        uow.commit()
-    engine.dispose()
+    publish_model(migrated_url, MODEL)
     writer = IntakeWriter(migrated_url)
     try:
         good = [{"type": "track", "userId": "u-1", "event": "Form Submitted", "messageId": "ok-1"}]
@@ -100,11 +90,7 @@ def test_requests_validated_together_are_accepted_or_refused_each_on_its_own(mig
 
 
 def test_a_store_process_that_dies_is_reported_then_started_again(migrated_url: str) -> None:
-    engine = make_engine(migrated_url)
-    with UnitOfWork(engine) as uow:
-        publish_file(uow, MODEL)
-        uow.commit()
-    engine.dispose()
+    publish_model(migrated_url, MODEL)
     writer = IntakeWriter(migrated_url, writer_process=True)
     try:
         first = [{"type": "track", "userId": "u-1", "event": "Form Submitted", "messageId": "m-1"}]

@@ -13,8 +13,10 @@ import polars as pl
 from polars.testing import assert_frame_equal
 from sqlalchemy import select
 
+from publishing import publish_model
+
 from leadscore.services import importing, merging, rescoring
-from leadscore.services.models import load_published_model, publish_file
+from leadscore.services.models import load_published_model
 from leadscore.store.bulk import BulkSession
 from leadscore.store.engine import make_engine
 from leadscore.store.records import ContactRecord
@@ -25,13 +27,7 @@ MODEL = Path(__file__).parents[2] / "benchmarks" / "model.yml"
 
 
 def publish(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        with UnitOfWork(engine) as uow:
-            publish_file(uow, MODEL)
-            uow.commit()
-    finally:
-        engine.dispose()
+    publish_model(url, MODEL)
 
 
 def at(hour: int) -> float:

@@ -16,10 +16,12 @@ import pytest
 from sqlalchemy import text
 from webhook_receiver import Receiver
 
+from publishing import publish_model
+
 from leadscore.core import vectorized
 from leadscore.services import importing, rescoring, webhooks
 from leadscore.services.errors import LeadscoreError, NotFound
-from leadscore.services.models import load_published_model, publish_file
+from leadscore.services.models import load_published_model
 from leadscore.store.bulk import BulkSession
 from leadscore.store.engine import make_engine
 from leadscore.store.uow import UnitOfWork
@@ -39,13 +41,7 @@ def receiver() -> Any:
 
 @pytest.fixture
 def url(migrated_url: str) -> str:
-    engine = make_engine(migrated_url)
-    try:
-        with UnitOfWork(engine) as uow:
-            publish_file(uow, MODEL)
-            uow.commit()
-    finally:
-        engine.dispose()
+    publish_model(migrated_url, MODEL)
     return migrated_url
 
 
@@ -323,13 +319,7 @@ def test_a_new_model_that_moves_a_score_across_the_threshold_notifies(url: str, 
     assert rows(url, "SELECT kind FROM outbox") == []
     generous = tmp_path / "generous.yml"  # decision makers are worth 90 fit points now: 0.4·90 + 1.8 = 37.8
     generous.write_text(MODEL.read_text().replace("points: 25", "points: 90", 1))
-    engine = make_engine(url)
-    try:
-        with UnitOfWork(engine) as uow:
-            publish_file(uow, generous)
-            uow.commit()
-    finally:
-        engine.dispose()
+    publish_model(url, generous)
     rescoring.rescore(url)
     queued = rows(url, "SELECT kind, payload FROM outbox")
     assert [row["kind"] for row in queued] == ["contact.score_threshold_crossed"]
