@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from leadscore.core.conditions import ConditionError, parse_condition
 from leadscore.core.durations import parse_duration
+from leadscore.core.lifecycle import compile_lifecycle
 from leadscore.core.model_schema import DEFAULT_MACHINE, SUPPORTED_VERSIONS, ModelDoc, allowed_keys
 from leadscore.core.types import Condition, EngagementRule, FitRule, Limit, ScoringModel
 
@@ -200,6 +201,7 @@ def _compile(doc: ModelDoc, source: str, issues: list[ModelIssue]) -> ScoringMod
         temperature=(("hot", doc.temperature.hot), ("warm", doc.temperature.warm)),
         source=source,
         raw=doc.model_dump(mode="json", by_alias=True, exclude_unset=True),
+        lifecycle=compile_lifecycle(doc.lifecycle),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from leadscore.core.durations import DURATION_HINT, parse_duration
+from leadscore.core.lifecycle_schema import LifecycleDoc
 
 SUPPORTED_VERSIONS = (1,)
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -197,6 +198,7 @@ class ModelDoc(Section):
     combined: CombinedDoc = Field(default_factory=lambda: CombinedDoc(fit=0.5, engagement=0.5))
     grades: GradesDoc = Field(default_factory=GradesDoc)
     temperature: TemperatureDoc = Field(default_factory=lambda: TemperatureDoc(hot=70, warm=40))
+    lifecycle: LifecycleDoc = Field(default_factory=LifecycleDoc)
 
 
 def allowed_keys(loc: tuple[int | str, ...]) -> list[str] | None:

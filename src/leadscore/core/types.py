@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from leadscore.core.lifecycle import DEFAULT_LIFECYCLE, Lifecycle
+
 Operator = Literal["equals", "in", "matches", "contains", "between", "gt", "gte", "lt", "lte", "exists"]
 
 
@@ -97,6 +99,7 @@ class ScoringModel:
     temperature: tuple[tuple[str, float], ...]  # (("hot", 70), ("warm", 40)); below is "cold"
     source: str = "<string>"
     raw: Mapping[str, Any] = field(default_factory=dict)  # the validated document, for storage and diffs
+    lifecycle: Lifecycle = DEFAULT_LIFECYCLE
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,7 +206,16 @@ merges = Table(
 ``notified_at`` is set once the webhook worker has queued the ``contact.merged`` notifications
 (null: not yet; see :mod:`leadscore.services.webhooks`)."""
 
-WEBHOOK_EVENTS = ("contact.score_threshold_crossed", "contact.temperature_changed", "contact.merged")
+WEBHOOK_EVENTS = (
+    "contact.score_threshold_crossed",
+    "contact.temperature_changed",
+    "contact.merged",
+    "contact.stage_changed",
+    "contact.mql",
+    "contact.assigned",
+    "contact.sla_breached",
+    "account.qualified",
+)
 
 webhooks = Table(
     "webhooks",
@@ -256,3 +265,143 @@ alert_state = Table(
 """What each webhook was last told about a contact: ``side`` of its threshold (``above`` /
 ``below``), ``temperature``, and when decay alone will next change one of them
 (``next_check_at``, ms). A missing row means below the threshold, cold, nothing scheduled."""
+
+
+# --------------------------------------------------------------------------- lifecycle (0005)
+
+contact_stages = Table(
+    "contact_stages",
+    metadata,
+    Column("contact_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("stage", Text, nullable=False, index=True),
+    Column("entered_at", BigInteger, nullable=False),
+    Column("previous_stage", Text, nullable=True),
+    Column("owner_id", BigInteger, nullable=True, index=True),
+    Column("team_id", BigInteger, nullable=True),
+    Column("below_since", BigInteger, nullable=True),
+    Column("due_at", BigInteger, nullable=True, index=True),
+    Column("due_kind", Text, nullable=True),
+    Column("escalated_at", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+)
+"""Each contact's current lifecycle stage (a contact without a row is in the first stage) and
+its timers: ``due_at`` (ms, indexed) is the next moment time alone can change something for
+the contact — an MQL's score falling below the recycle level, the end of its grace period, a
+nurturing minimum or maximum stay, a sales SLA — and ``due_kind`` says which; the worker reads
+only the rows due (an index range scan). ``below_since`` is when an MQL's score fell below the
+recycle level (null: above). ``owner_id``/``team_id`` are the current assignment."""
+
+stage_history = Table(
+    "stage_history",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("contact_id", BigInteger, nullable=False, index=True),
+    Column("from_stage", Text, nullable=True),
+    Column("to_stage", Text, nullable=False),
+    Column("at", BigInteger, nullable=False, index=True),
+    Column("cause_kind", Text, nullable=False),
+    Column("cause", Text, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("amount", Float, nullable=True),
+    Column("fit", Float, nullable=True),
+    Column("engagement", Float, nullable=True),
+    Column("score", Float, nullable=True),
+    Column("grade", Text, nullable=True),
+    Column("temperature", Text, nullable=True),
+)
+"""Every stage transition: when, why (``cause_kind`` ``rule``, ``user``, ``timer`` or
+``import``; ``cause`` the rule id, user or timer name; ``reason`` free text, e.g. why sales
+rejected an MQL), and the scores at that moment."""
+
+bant = Table(
+    "bant",
+    metadata,
+    Column("contact_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("budget", Boolean, nullable=True),
+    Column("authority", Boolean, nullable=True),
+    Column("need", Boolean, nullable=True),
+    Column("timeline", Boolean, nullable=True),
+    Column("notes", Text, nullable=True),
+    Column("updated_by", Text, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+)
+"""BANT qualification recorded by sales per lead (null: not assessed yet)."""
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("key", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=True),
+    Column("last_owner_id", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+"""Sales teams (the model file's routing rules name them by ``key``); ``last_owner_id`` is the
+round-robin cursor."""
+
+owners = Table(
+    "owners",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("key", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=True),
+    Column("email", Text, nullable=True),
+    Column("team_id", BigInteger, ForeignKey("teams.id"), nullable=False, index=True),
+    Column("weight", Float, nullable=False, server_default=text("1")),
+    Column("capacity", Integer, nullable=True),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    Column("created_at", BigInteger, nullable=False),
+)
+"""Salespeople: ``weight`` for weighted routing, ``capacity`` the most open leads they may hold
+(null: no limit); inactive owners receive no new leads."""
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("contact_id", BigInteger, nullable=False, index=True),
+    Column("owner_id", BigInteger, nullable=True, index=True),
+    Column("team_id", BigInteger, nullable=True),
+    Column("at", BigInteger, nullable=False),
+    Column("cause", Text, nullable=False),
+    Column("rule", Text, nullable=True),
+    Column("ended_at", BigInteger, nullable=True),
+)
+"""Assignment history: who got the lead, when and why (``cause`` ``routing``, ``account``,
+``manual`` or ``sla``; ``rule`` the routing rule); ``ended_at`` is set when it moves on."""
+
+opportunities = Table(
+    "opportunities",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("contact_id", BigInteger, nullable=False, index=True),
+    Column("account_id", BigInteger, nullable=True, index=True),
+    Column("amount", Float, nullable=True),
+    Column("currency", Text, nullable=True),
+    Column("opened_at", BigInteger, nullable=False),
+    Column("closed_at", BigInteger, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("opened_by", Text, nullable=True),
+)
+"""Opportunities opened by sales: ``outcome`` ``won`` / ``lost`` once closed."""
+
+account_scores = Table(
+    "account_scores",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("fit", Float, nullable=False),
+    Column("engagement", Float, nullable=False),
+    Column("score", Float, nullable=False, index=True),
+    Column("grade", Text, nullable=True),
+    Column("temperature", Text, nullable=True),
+    Column("coverage", Text, nullable=False, server_default=text("'{}'")),
+    Column("contacts", Integer, nullable=False, server_default=text("0")),
+    Column("qualified_at", BigInteger, nullable=True),
+    Column("owner_id", BigInteger, nullable=True, index=True),
+    Column("updated_at", BigInteger, nullable=False),
+)
+"""Account-based scores: fit from the account rules, engagement rolled up from its contacts,
+buying-committee ``coverage`` (JSON: role → contact ids present and engaged), grade,
+temperature, when it became a marketing-qualified account, and its owner (a new contact of an
+owned account goes to that owner)."""
