@@ -97,9 +97,9 @@ def queue_merges(bulk: BulkSession, *, now: float, limit: int = 10_000) -> tuple
         "cause",
         pl.struct(pl.col("identity_kind").alias("kind"), pl.col("identity_value").alias("value")).alias("identity"),
         "events_moved",
-        _iso(pl.col("merged_at") / 1000.0).alias("merged_at"),
+        iso_expr(pl.col("merged_at") / 1000.0).alias("merged_at"),
     )
-    bulk_alerts.enqueue(writer, _outbox_rows(notices.with_columns(pl.lit(MERGED).alias("kind")), data, now_ms))
+    bulk_alerts.enqueue(writer, outbox_rows(notices.with_columns(pl.lit(MERGED).alias("kind")), data, now_ms))
     return merges.height, merges["survivor_id"].unique().sort().alias("contact_id")
 
 
@@ -172,16 +172,16 @@ def _score_notices(
     )
     contact = pl.struct(pl.col("contact_id").alias("id"), "user_id", "email").alias("contact")
     reading = [pl.col("score"), pl.col("fit"), pl.col("engagement"), pl.col("grade"), pl.col("temperature"),
-               _iso(pl.col("at")).alias("at")]
+               iso_expr(pl.col("at")).alias("at")]
     crossed = pl.struct(contact, "direction", "threshold", "hysteresis", *reading)
     changed = pl.struct(contact, pl.col("previous").alias("from"), pl.col("current").alias("to"), *reading)
     return pl.concat([
-        _outbox_rows(frame.filter(pl.col("kind") == THRESHOLD_CROSSED), crossed, now_ms),
-        _outbox_rows(frame.filter(pl.col("kind") == TEMPERATURE_CHANGED), changed, now_ms),
+        outbox_rows(frame.filter(pl.col("kind") == THRESHOLD_CROSSED), crossed, now_ms),
+        outbox_rows(frame.filter(pl.col("kind") == TEMPERATURE_CHANGED), changed, now_ms),
     ])
 
 
-def _outbox_rows(frame: pl.DataFrame, data: pl.Expr, now_ms: int) -> pl.DataFrame:
+def outbox_rows(frame: pl.DataFrame, data: pl.Expr, now_ms: int) -> pl.DataFrame:
     """``[event_id, webhook_id, kind, payload, created_at]``: one fresh event id per row and the
     exact body ``{"id", "type", "created_at", "data"}`` every delivery attempt will send."""
     prefix = "evt_" + uuid.uuid4().hex[:20]
@@ -189,7 +189,7 @@ def _outbox_rows(frame: pl.DataFrame, data: pl.Expr, now_ms: int) -> pl.DataFram
         (pl.lit(prefix) + pl.int_range(pl.len(), dtype=pl.Int64).cast(pl.String).str.zfill(12)).alias("event_id")
     )
     envelope = pl.struct(
-        pl.col("event_id").alias("id"), pl.col("kind").alias("type"), _iso(pl.lit(now_ms / 1000.0)).alias("created_at"),
+        pl.col("event_id").alias("id"), pl.col("kind").alias("type"), iso_expr(pl.lit(now_ms / 1000.0)).alias("created_at"),
         data.alias("data"),
     )
     return with_ids.select(
@@ -197,6 +197,6 @@ def _outbox_rows(frame: pl.DataFrame, data: pl.Expr, now_ms: int) -> pl.DataFram
     ).cast(bulk_alerts.OUTBOX_SCHEMA)
 
 
-def _iso(seconds: pl.Expr) -> pl.Expr:
+def iso_expr(seconds: pl.Expr) -> pl.Expr:
     """Seconds since the epoch as ISO 8601 UTC text with milliseconds."""
     return pl.from_epoch((seconds * 1000.0).round().cast(pl.Int64), time_unit="ms").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
