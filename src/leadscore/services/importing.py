@@ -9,6 +9,7 @@ they are written to a reject file (CSV: line, reason, raw) next to the good data
 from __future__ import annotations
 
 import csv
+import math
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,18 +55,21 @@ def import_events(
     chunk_rows: int = 250_000,
     flush_rows: int = 2_000_000,
     progress: Progress | None = None,
+    now: float | None = None,
 ) -> ImportReport:
     """Import a file of Segment messages (CSV / JSON lines / Parquet) and score them.
 
     Events are stored chunk by chunk; score state is written and the transaction committed
     every ``flush_rows`` stored events and at the end (see :mod:`leadscore.services.pending`).
+    ``now`` (seconds; default the clock) is when the import happens: the receive time of the
+    events and the moment the lifecycle, alerts and webhooks act at (simulations, demos).
     """
     model = load_published_model(database_url)
     report = ImportReport()
-    received_at = now_ms()
+    received_at = now_ms() if now is None else math.floor(now * 1000)
     with _RejectWriter(reject_path or _default_reject_path(path)) as rejects:
         with BulkSession.open(database_url) as bulk, ThreadPoolExecutor(1, thread_name_prefix="writer") as writer:
-            batch = _EventBatch(bulk, model, report, writer)
+            batch = _EventBatch(bulk, model, report, writer, now=now)
             try:
                 for chunk in read_events(path, chunk_rows=chunk_rows, received_at_ms=received_at):
                     report.read += chunk.rows_read
@@ -132,11 +136,12 @@ class _EventBatch:
         report: ImportReport,
         writer: Executor,
         known: pl.DataFrame | None = None,
+        now: float | None = None,
     ) -> None:
         self.bulk, self.model, self.report, self.writer = bulk, model, report, writer
         self._writing: Future[int] | None = None
         self._serialized = False
-        self.pending = PendingScores(model)
+        self.pending = PendingScores(model, now=now)
         # every identity key met in this import -> contact, and whether that contact already had
         # events before the import (only those can hold duplicates of this file's messages)
         self._contacts = pl.DataFrame(schema=_KEY_SCHEMA) if known is None else known.cast(_KEY_SCHEMA)

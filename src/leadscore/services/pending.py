@@ -30,8 +30,9 @@ MATCH_SCHEMA = {"contact_id": pl.Int64, "message_id": pl.String, "ts": pl.Float6
 class PendingScores:
     """What the events stored since the last flush add to the score state."""
 
-    def __init__(self, model: ScoringModel) -> None:
+    def __init__(self, model: ScoringModel, *, now: float | None = None) -> None:
         self.model = model
+        self.now = now  # the moment hooks act at (None: the clock at each flush)
         self.limits = {rule.id: rule.limit for rule in model.engagement_rules if rule.limit is not None}
         self._limited_ids = list(self.limits)
         self._reset()
@@ -78,7 +79,7 @@ class PendingScores:
                 "contact_id", pl.max_horizontal("last_event_at", "batch_last").alias("last_event_at")
             )
         )
-        alerts.scores_written(bulk, self.model, state, touched)  # webhook notices, same transaction
+        alerts.scores_written(bulk, self.model, state, touched, now=self.now)  # webhook notices, same transaction
         self._reset()
         return touched.len()
 
