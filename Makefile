@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export LEADSCORE_DATABASE_URL ?= sqlite:///$(CURDIR)/var/leadscore.db
 
-.PHONY: install run demo test test-fast bench bench-intake clean js chromium
+.PHONY: install run demo test test-fast bench bench-intake bench-worker clean js chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "leadscore needs Python 3.11 or newer")'
@@ -55,6 +55,9 @@ bench: install
 
 bench-intake: install
 	$(BIN)/python benchmarks/bench_intake.py --events 200000 --contacts 20000
+
+bench-worker: install
+	$(BIN)/python benchmarks/bench_worker.py --contacts 1000000 --due 100 --ticks 5
 
 clean:
 	rm -rf var .pytest_cache .hypothesis

@@ -30,6 +30,8 @@ ROLES = ("admin", "marketing", "sales", "ingest")
 READERS = {"admin", "marketing", "sales"}
 MODEL_WRITERS = {"admin", "marketing"}
 ADMIN = {"admin"}
+ASSIGNERS = {"admin", "sales"}
+SELLERS = {"admin", "sales"}
 
 ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/contacts"): READERS,
@@ -39,6 +41,16 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/contacts/{contact}"): READERS,
     ("GET", "/api/contacts/{contact}/score"): READERS,
     ("GET", "/api/contacts/{contact}/timeline"): READERS,
+    ("POST", "/api/contacts/{contact}/accept"): SELLERS,
+    ("POST", "/api/contacts/{contact}/reject"): SELLERS,
+    ("POST", "/api/contacts/{contact}/opportunity"): SELLERS,
+    ("POST", "/api/contacts/{contact}/won"): SELLERS,
+    ("POST", "/api/contacts/{contact}/lost"): SELLERS,
+    ("PUT", "/api/contacts/{contact}/stage"): MODEL_WRITERS,
+    ("GET", "/api/contacts/{contact}/stages"): READERS,
+    ("GET", "/api/contacts/{contact}/bant"): READERS,
+    ("PUT", "/api/contacts/{contact}/bant"): SELLERS,
+    ("GET", "/api/contacts/{contact}/opportunities"): READERS,
     ("GET", "/api/leads"): READERS,
     ("GET", "/api/accounts"): READERS,
     ("GET", "/api/accounts/{key}"): READERS,
@@ -51,6 +63,21 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/keys"): ADMIN,
     ("POST", "/api/keys"): ADMIN,
     ("DELETE", "/api/keys/{key_id}"): ADMIN,
+    ("GET", "/api/teams"): READERS,
+    ("POST", "/api/teams"): ADMIN,
+    ("GET", "/api/teams/{key}"): READERS,
+    ("PATCH", "/api/teams/{key}"): ADMIN,
+    ("DELETE", "/api/teams/{key}"): ADMIN,
+    ("GET", "/api/owners"): READERS,
+    ("POST", "/api/owners"): ADMIN,
+    ("GET", "/api/owners/{key}"): READERS,
+    ("PATCH", "/api/owners/{key}"): ADMIN,
+    ("DELETE", "/api/owners/{key}"): ADMIN,
+    ("PUT", "/api/contacts/{contact}/owner"): ASSIGNERS,
+    ("GET", "/api/contacts/{contact}/assignments"): READERS,
+    ("GET", "/api/reports/funnel"): READERS,
+    ("GET", "/api/reports/stages"): READERS,
+    ("GET", "/api/reports/active"): READERS,
     ("GET", "/api/webhooks"): MODEL_WRITERS,
     ("POST", "/api/webhooks"): MODEL_WRITERS,
     ("DELETE", "/api/webhooks/{webhook_id}"): MODEL_WRITERS,
@@ -64,6 +91,11 @@ HARMLESS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/models"): {"content": b""},
     ("POST", "/api/models/validate"): {"content": b""},
     ("POST", "/api/keys"): {"json": {}},
+    ("POST", "/api/teams"): {"json": {}},
+    ("PATCH", "/api/teams/{key}"): {"json": {}},
+    ("POST", "/api/owners"): {"json": {}},
+    ("PATCH", "/api/owners/{key}"): {"json": {}},
+    ("PUT", "/api/contacts/{contact}/owner"): {"json": {}},
     ("POST", "/api/webhooks"): {"json": {}},
 }
 """Bodies that an allowed caller gets refused (4xx, nothing changes) on the unknown resources

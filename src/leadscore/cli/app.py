@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from leadscore.cli import demo, importing, keys, models, scores, serve, setup, worker
+from leadscore.cli import accounts, demo, importing, keys, lead, models, reports, routing, scores, serve, setup, worker
 
 app = typer.Typer(
     name="leadscore",
@@ -20,7 +20,13 @@ app.command("init")(setup.init)
 app.add_typer(importing.app, name="import")
 app.add_typer(models.app, name="model")
 app.add_typer(keys.app, name="keys")
+app.add_typer(reports.app, name="report")
+app.add_typer(routing.teams_app, name="teams")
+app.add_typer(routing.owners_app, name="owners")
+app.command("assign")(routing.assign)
 app.command("leads")(scores.leads)
+app.add_typer(lead.app, name="lead")
+app.command("accounts")(accounts.accounts)
 app.command("explain")(scores.explain)
 app.command("rescore")(scores.rescore)
 app.command("demo")(demo.demo)

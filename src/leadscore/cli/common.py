@@ -19,6 +19,8 @@ from leadscore.intake import IntakeError
 from leadscore.services.database import require_schema
 from leadscore.services.errors import LeadscoreError
 from leadscore.settings import Settings, SettingsError
+from leadscore.store.engine import make_engine
+from leadscore.store.uow import UnitOfWork
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)
@@ -98,3 +100,18 @@ def progress_bar(description: str, *, unit: str = "") -> Iterator[Callable[[int,
 
 def echo_json(text: str) -> None:
     sys.stdout.write(text + "\n")
+
+
+T = TypeVar("T")
+
+
+def in_uow(work: Callable[[UnitOfWork], T]) -> T:
+    """Run ``work`` in one unit of work on the configured database and commit it."""
+    engine = make_engine(database_url())
+    try:
+        with UnitOfWork(engine) as uow:
+            result = work(uow)
+            uow.commit()
+            return result
+    finally:
+        engine.dispose()

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from leadscore.cli.common import console, database_url, handle_errors
+from leadscore.cli.common import console, database_url, handle_errors, in_uow
 from leadscore.services.errors import LeadscoreError, NotFound
-from leadscore.store.engine import make_engine
 from leadscore.store.tables import API_ROLES
-from leadscore.store.uow import UnitOfWork
 
 app = typer.Typer(
     help="Create, list and revoke API keys and Segment write keys.\n\nExample: leadscore keys create --role sales",
     no_args_is_help=True,
 )
-
-T = TypeVar("T")
-
-
-def _in_uow(work: Callable[[UnitOfWork], T]) -> T:
-    engine = make_engine(database_url())
-    try:
-        with UnitOfWork(engine) as uow:
-            result = work(uow)
-            uow.commit()
-            return result
-    finally:
-        engine.dispose()
 
 
 @app.command("create")
@@ -55,12 +39,12 @@ def create(
         raise LeadscoreError("--origin only applies to --write-key")
     origins = tuple(_origin(value) for value in origin or ())
     if write_key:
-        record, secret = _in_uow(lambda uow: uow.keys.create_write_key(origins, name))
+        record, secret = in_uow(lambda uow: uow.keys.create_write_key(origins, name))
         allowed = ", ".join(record.origins) or "no browser origin (server-side only)"
         console.print(f"write key #{record.id} created ({allowed}); it is shown only now:", highlight=False)
     else:
         assert role is not None
-        api_key, secret = _in_uow(lambda uow: uow.keys.create_api_key(role, name))
+        api_key, secret = in_uow(lambda uow: uow.keys.create_api_key(role, name))
         console.print(f"API key #{api_key.id} ({api_key.role}) created; it is shown only now:", highlight=False)
     print(secret)
 
@@ -72,7 +56,7 @@ def list_keys() -> None:
 
     Example: leadscore keys list
     """
-    api, write = _in_uow(lambda uow: (uow.keys.list_api_keys(), uow.keys.list_write_keys()))
+    api, write = in_uow(lambda uow: (uow.keys.list_api_keys(), uow.keys.list_write_keys()))
     table = Table("kind", "id", "prefix", "role / origins", "name", "created", "status")
     for key in api:
         table.add_row("api", str(key.id), key.prefix + "…", key.role, key.name or "", _day(key.created_at),
@@ -94,7 +78,7 @@ def revoke(
     Example: leadscore keys revoke 3
     """
     kind = "write key" if write_key else "API key"
-    done = _in_uow(lambda uow: uow.keys.revoke_write_key(key_id) if write_key else uow.keys.revoke_api_key(key_id))
+    done = in_uow(lambda uow: uow.keys.revoke_write_key(key_id) if write_key else uow.keys.revoke_api_key(key_id))
     if not done:
         raise NotFound(f"no active {kind} #{key_id}")
     console.print(f"{kind} #{key_id} revoked")

@@ -35,6 +35,8 @@ def leads(
     top: Annotated[int, typer.Option("--top", "-n", min=1, help="how many leads")] = 20,
     grade: Annotated[list[str] | None, typer.Option("--grade", "-g", help="keep these fit grades (A-D), repeatable")] = None,
     temperature: Annotated[list[str] | None, typer.Option("--temperature", "-t", help="hot, warm or cold, repeatable")] = None,
+    stage: Annotated[list[str] | None, typer.Option("--stage", "-s", help="lifecycle stages to keep (mql, sql…), repeatable")] = None,
+    owner: Annotated[list[str] | None, typer.Option("--owner", help="owners to keep (owner key or id), repeatable")] = None,
     at: AtOpt = None,
     output: Annotated[Output, typer.Option("--output", "-o", help="table, csv or json")] = Output.table,
     explain: Annotated[bool, typer.Option("--explain", help="show each lead's score breakdown")] = False,
@@ -42,12 +44,14 @@ def leads(
     """The hottest leads, ranked by current score (excluded contacts never appear).
 
     Example: leadscore leads --top 10 --grade A --grade B --temperature hot --explain
+    Example: leadscore leads --stage mql --stage sql --owner alice
     """
     moment = parse_time(at)
-    where = scoring.LeadFilter(grades=tuple(g.upper() for g in grade or ()), temperatures=tuple(t.lower() for t in temperature or ()))
+    where = scoring.LeadFilter(grades=tuple(g.upper() for g in grade or ()), temperatures=tuple(t.lower() for t in temperature or ()),
+                               stages=tuple(s.strip().lower() for s in stage or ()), owners=tuple(o.strip() for o in owner or ()))
     url = database_url()
     frame = scoring.leads(url, moment, top=top, where=where)
-    columns = ["contact", "email", "score", "fit", "engagement", "grade", "engagement_level", "temperature"]
+    columns = ["contact", "email", "score", "fit", "engagement", "grade", "engagement_level", "temperature", "stage", "owner"]
     rows = frame.select(columns)
     if output is Output.csv:
         sys.stdout.write(_defused(rows).write_csv())
@@ -56,13 +60,13 @@ def leads(
         echo_json(scoring.dumps(rows.to_dicts()))
         return
     table = Table(title=f"Top {top} leads at {scoring.iso_utc(moment)}")
-    for name in ["#", "contact", "email", "score", "fit", "engagement", "grade", "level", "temperature"]:
+    for name in ["#", "contact", "email", "score", "fit", "engagement", "grade", "level", "temperature", "stage", "owner"]:
         table.add_column(name, justify="right" if name in {"#", "score", "fit", "engagement"} else "left")
     for rank, row in enumerate(rows.iter_rows(named=True), start=1):
         style = TEMPERATURE_STYLE.get(row["temperature"] or "", "")
         table.add_row(str(rank), row["contact"], row["email"] or "", f"{row['score']:.1f}", f"{row['fit']:.1f}",
                       f"{row['engagement']:.1f}", row["grade"] or "", row["engagement_level"] or "",
-                      f"[{style}]{row['temperature']}[/]" if style else str(row["temperature"]))
+                      f"[{style}]{row['temperature']}[/]" if style else str(row["temperature"]), row["stage"], row["owner"] or "")
     console.print(table)
     if explain:
         for contact in rows["contact"]:

@@ -1,4 +1,4 @@
-"""``leadscore worker``: timed work — webhook delivery with retries, decay-driven alerts."""
+"""``leadscore worker``: timed work — webhook delivery with retries, decay-driven alerts, lifecycle timers."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def worker(
     at: Annotated[str | None, typer.Option("--at", help="with --once: act as if it were this time (ISO 8601)")] = None,
 ) -> None:
     """Run timed work: queue merge notifications, fire threshold and temperature alerts when
-    decay alone crosses a level, and deliver webhooks (signed, retried with backoff).
+    decay alone crosses a level, run lifecycle timers (recycling, nurturing stays, sales SLA),
+    and deliver webhooks (signed, retried with backoff).
     Several workers may run at once.
 
     Example: leadscore worker --once
@@ -40,7 +41,8 @@ def _run(url: str, *, once: bool, interval: float, batch: int, concurrency: int,
             report = webhooks.run_once(url, now=parse_time(at) if at else None, batch=batch, concurrency=concurrency)
             if once:
                 console.print(
-                    f"merges {report.merges}, contacts checked {report.checked}, "
+                    f"merges {report.merges}, contacts checked {report.checked}, lifecycle timers {report.stages}, "
+                    f"leads assigned {report.assigned}, "
                     f"delivered {report.delivered}, failed {report.failed}",
                     highlight=False,
                 )

@@ -11,12 +11,16 @@ Semantics not visible in the schema:
   activity (bots, crawlers, headless browsers, link previews, mail scanners by user agent, or
   ``properties.machine_activity == true``); ``machine: null`` turns detection off.
 - ``limit: once`` is ``{count: 1}``; ``{count: N}`` without ``per`` counts N events ever.
+- ``accounts.own_domains`` adds ``{field: traits.email_domain, in: own_domains}`` to
+  ``exclude``: our own staff score 0 and no automation acts on them. Without an ``accounts``
+  section, ``ScoringModel.accounts`` is None and no account is scored.
 - ``combined`` weights are normalised to sum 1; grades, levels and temperatures are kept
   ordered from the highest threshold to the lowest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,10 +30,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from leadscore.core.account_scoring import compile_accounts
 from leadscore.core.conditions import ConditionError, parse_condition
 from leadscore.core.durations import parse_duration
-from leadscore.core.lifecycle import compile_lifecycle
+from leadscore.core.lifecycle import Lifecycle, compile_lifecycle
+from leadscore.core.lifecycle_schema import LifecycleDoc
+from leadscore.core.stage_conditions import DEFAULT_RULES, compile_rules
 from leadscore.core.model_schema import DEFAULT_MACHINE, SUPPORTED_VERSIONS, ModelDoc, allowed_keys
+from leadscore.core.routing import build_routing
 from leadscore.core.types import Condition, EngagementRule, FitRule, Limit, ScoringModel
 
 _PATH_PART = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
@@ -100,7 +108,7 @@ def parse_model(text: str, source: str = "<string>") -> ScoringModel:
         doc = ModelDoc.model_validate(data)
     except ValidationError as exc:
         raise ModelError(source, [_issue_from_pydantic(error, tree) for error in exc.errors()]) from None
-    issues: list[ModelIssue] = []
+    issues: list[ModelIssue] = _duplicate_keys(tree, ("routing", "teams"))
     model = _compile(doc, source, issues)
     if issues:
         raise ModelError(source, [_with_line(issue, tree) for issue in issues])
@@ -180,6 +188,10 @@ def _compile(doc: ModelDoc, source: str, issues: list[ModelIssue]) -> ScoringMod
     else:
         machine = parse_condition(DEFAULT_MACHINE, lists, "machine")
     exclude = [condition(raw, f"exclude[{i}]") for i, raw in enumerate(doc.exclude)]
+    accounts = None
+    if "accounts" in doc.model_fields_set:
+        accounts = compile_accounts(doc.accounts, condition, lambda path, reason: issues.append(ModelIssue(path, reason)))
+        exclude.append(accounts.own_domain_exclusion())  # our own staff: never scored nor automated
 
     total_weight = doc.combined.fit + doc.combined.engagement
     levels = doc.grades.engagement
@@ -201,8 +213,43 @@ def _compile(doc: ModelDoc, source: str, issues: list[ModelIssue]) -> ScoringMod
         temperature=(("hot", doc.temperature.hot), ("warm", doc.temperature.warm)),
         source=source,
         raw=doc.model_dump(mode="json", by_alias=True, exclude_unset=True),
-        lifecycle=compile_lifecycle(doc.lifecycle),
+        lifecycle=_lifecycle(doc.lifecycle, lists, [rule.id for rule in engagement_rules], issues),
+        accounts=accounts,
+        routing=build_routing(
+            doc.routing, compile_condition=condition, stages=compile_lifecycle(doc.lifecycle).all_stages,
+            report=lambda path, reason: issues.append(ModelIssue(path, reason)),
+        ),
     )
+
+
+def _lifecycle(doc: LifecycleDoc, lists: Mapping[str, Any], rule_ids: list[str], issues: list[ModelIssue]) -> Lifecycle:
+    """The lifecycle with its automatic rules compiled (the built-in ``known`` rule when the
+    section gives no ``rules``; see :data:`~leadscore.core.stage_conditions.DEFAULT_RULES`)."""
+    lifecycle = compile_lifecycle(doc)
+    given = "rules" in doc.model_fields_set
+    raw_rules = [rule.model_dump() for rule in doc.rules] if given else list(DEFAULT_RULES)
+    rules, problems = compile_rules(raw_rules, lists, rule_ids, lifecycle)
+    issues.extend(ModelIssue(problem.path, problem.reason) for problem in problems)
+    return dataclasses.replace(lifecycle, rules=rules)
+
+
+def _duplicate_keys(tree: yaml.Node | None, path: tuple[str, ...]) -> list[ModelIssue]:
+    """A key written twice in the mapping at ``path`` (YAML keeps the last one silently)."""
+    node = tree
+    for key in path:
+        if not isinstance(node, yaml.MappingNode):
+            return []
+        node = next((value for name, value in node.value if str(name.value) == key), None)
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    seen: set[str] = set()
+    issues = []
+    for name, _value in node.value:
+        key = str(name.value)
+        if key in seen:
+            issues.append(ModelIssue(f"{'.'.join(path)}.{key}", f"'{key}' is declared twice", name.start_mark.line + 1))
+        seen.add(key)
+    return issues
 
 
 # --------------------------------------------------------------------------- error reporting

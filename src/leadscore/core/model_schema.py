@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from leadscore.core.durations import DURATION_HINT, parse_duration
+from leadscore.core.accounts_schema import AccountsDoc
 from leadscore.core.lifecycle_schema import LifecycleDoc
+from leadscore.core.routing_schema import RoutingDoc
 
 SUPPORTED_VERSIONS = (1,)
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -199,6 +201,8 @@ class ModelDoc(Section):
     grades: GradesDoc = Field(default_factory=GradesDoc)
     temperature: TemperatureDoc = Field(default_factory=lambda: TemperatureDoc(hot=70, warm=40))
     lifecycle: LifecycleDoc = Field(default_factory=LifecycleDoc)
+    accounts: AccountsDoc = Field(default_factory=AccountsDoc)
+    routing: RoutingDoc = Field(default_factory=RoutingDoc)
 
 
 def allowed_keys(loc: tuple[int | str, ...]) -> list[str] | None:

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from leadscore.core.lifecycle import DEFAULT_LIFECYCLE, Lifecycle
+
+from leadscore.core.routing import DEFAULT_ROUTING, Routing
+
+if TYPE_CHECKING:
+    from leadscore.core.account_scoring import Accounts
 
 Operator = Literal["equals", "in", "matches", "contains", "between", "gt", "gte", "lt", "lte", "exists"]
 
@@ -100,6 +105,8 @@ class ScoringModel:
     source: str = "<string>"
     raw: Mapping[str, Any] = field(default_factory=dict)  # the validated document, for storage and diffs
     lifecycle: Lifecycle = DEFAULT_LIFECYCLE
+    accounts: Accounts | None = None  # the ``accounts`` section; None: the model scores no accounts
+    routing: Routing = DEFAULT_ROUTING
 
 
 @dataclass(frozen=True, slots=True)

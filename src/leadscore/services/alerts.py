@@ -65,10 +65,12 @@ def check(bulk: BulkSession, model: ScoringModel, contact_ids: pl.Series, *, now
     if contact_ids.is_empty():
         return 0
     writer = _writer(bulk)
-    present = bulk_alerts.claim_contacts(writer, contact_ids)
-    gone = contact_ids.filter(~contact_ids.is_in(present.implode()))
+    existing = bulk.read_contacts([], contact_ids)["contact_id"]
+    gone = contact_ids.filter(~contact_ids.is_in(existing.implode()))
     if not gone.is_empty():  # merged away or deleted: nothing left to watch
         bulk_alerts.replace(writer, gone, pl.DataFrame(schema=bulk_alerts.ALERT_ROW_SCHEMA))
+    # those another transaction holds (PostgreSQL) are skipped, not forgotten: it is scoring them
+    present = bulk_alerts.claim_contacts(writer, existing)
     if present.is_empty():
         return 0
     return _evaluate(bulk, model, _score_subscriptions(writer), present, None, now)

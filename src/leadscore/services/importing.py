@@ -21,7 +21,7 @@ import polars as pl
 from leadscore.core import vectorized
 from leadscore.core.types import ScoringModel
 from leadscore.intake import read_contacts, read_events
-from leadscore.services import merging, traits as trait_updates
+from leadscore.services import account_scores, lifecycle, merging, traits as trait_updates
 from leadscore.services.errors import LeadscoreError
 from leadscore.services.pending import PendingScores
 from leadscore.services.models import load_published_model
@@ -94,14 +94,17 @@ def import_contacts(
     reject_path: Path | None = None,
     chunk_rows: int = 100_000,
     progress: Progress | None = None,
+    now: float | None = None,
 ) -> ImportReport:
     """Import contacts (identify messages, or CSV/Parquet with ``userId``, ``traits.*``,
-    ``account.*``): traits are merged over what is known, fit is recomputed."""
+    ``account.*``): traits are merged over what is known, fit is recomputed. ``now`` as for
+    :func:`import_events`."""
     model = load_published_model(database_url)
     report = ImportReport()
+    received_at = now_ms() if now is None else math.floor(now * 1000)
     with _RejectWriter(reject_path or _default_reject_path(path)) as rejects:
         with BulkSession.open(database_url) as bulk:
-            for chunk in read_contacts(path, chunk_rows=chunk_rows, received_at_ms=now_ms()):
+            for chunk in read_contacts(path, chunk_rows=chunk_rows, received_at_ms=received_at):
                 report.read += chunk.rows_read
                 rejects.write(chunk.rejects, report)
                 frame = chunk.frame
@@ -111,6 +114,8 @@ def import_contacts(
                     frame = _merged(bulk, model, frame, merging.plan_identity_merges(bulk, links), report)
                     report.contacts_updated += trait_updates.apply(bulk, model, frame)
                     _merged(bulk, model, frame, merging.plan_email_merges(bulk, frame["contact_id"]), report)
+                    account_scores.scores_written(bulk, model, None, frame["contact_id"], now=now)  # attach by domain
+                    lifecycle.scores_written(bulk, model, None, frame["contact_id"], now=now)  # traits moved: e.g. e-mail known
                     report.imported += frame.height
                 bulk.commit()
                 if progress is not None:

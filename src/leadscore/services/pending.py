@@ -20,7 +20,7 @@ import polars as pl
 
 from leadscore.core import vectorized
 from leadscore.core.types import ScoringModel
-from leadscore.services import alerts
+from leadscore.services import account_scores, alerts, lifecycle
 from leadscore.store.bulk import BulkSession
 
 STATE_SCHEMA = {"contact_id": pl.Int64, "rule_id": pl.String, "s": pl.Float64, "t_ref": pl.Float64}
@@ -79,7 +79,9 @@ class PendingScores:
                 "contact_id", pl.max_horizontal("last_event_at", "batch_last").alias("last_event_at")
             )
         )
+        account_scores.scores_written(bulk, self.model, state, touched, now=self.now)  # attach by domain, account scores
         alerts.scores_written(bulk, self.model, state, touched, now=self.now)  # webhook notices, same transaction
+        lifecycle.scores_written(bulk, self.model, state, touched, now=self.now)  # automatic stage changes, timers
         self._reset()
         return touched.len()
 

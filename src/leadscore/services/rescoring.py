@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import polars as pl
 
 from leadscore.core import vectorized
 from leadscore.core.types import ScoringModel
-from leadscore.services import alerts
+from leadscore.services import account_scores, alerts, lifecycle
 from leadscore.services.importing import to_scoring_frame
 from leadscore.services.models import load_published_model
 from leadscore.services.traits import refresh_fit
@@ -79,6 +80,7 @@ def rescore(database_url: str, *, chunk_contacts: int = 50_000, progress: Progre
             if progress is not None:
                 progress(min((index + 1) * chunk_contacts, ids.len()), ids.len())
         state_rows += writing.result()
+        account_scores.rescored(bulk, model, now=time.time())  # every contact's state is written: accounts now
         bulk.commit()
     return RescoreReport(contacts=ids.len(), events=events, state_rows=state_rows)
 
@@ -89,6 +91,7 @@ def _write_chunk(bulk: BulkSession, model: ScoringModel, state: pl.DataFrame, co
     bulk.upsert_contacts(contacts)
     written = bulk.append_state(state)
     alerts.scores_written(bulk, model, state, contacts.get_column("contact_id"))
+    lifecycle.scores_written(bulk, model, state, contacts.get_column("contact_id"))
     return written
 
 

@@ -17,9 +17,11 @@ from leadscore.core import scoring, vectorized
 from leadscore.core.decay import Accumulator
 from leadscore.core.records import contact_record
 from leadscore.core.types import ScoreCard, ScoringModel
-from leadscore.services.errors import NotFound
+from leadscore.core.lifecycle import check_stage
+from leadscore.services.errors import LeadscoreError, NotFound
 from leadscore.services.importing import to_scoring_frame
 from leadscore.services.models import load_published_model, published_model
+from leadscore.store import bulk_qualification
 from leadscore.store.bulk import BulkSession
 from leadscore.store.engine import make_engine
 from leadscore.store.records import ContactRecord
@@ -62,10 +64,18 @@ def find_contact(uow: UnitOfWork, key: str) -> ContactRecord:
     return contact
 
 
+class BadFilter(LeadscoreError):
+    """A leads filter naming a stage the model does not have."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True, slots=True)
 class LeadFilter:
     grades: tuple[str, ...] = ()
     temperatures: tuple[str, ...] = ()
+    stages: tuple[str, ...] = ()  # lifecycle stages; a contact never moved is in the first one
+    owners: tuple[str, ...] = ()  # owner keys, or owner ids as digits
     include_excluded: bool = False
 
 
@@ -78,11 +88,21 @@ def leads(
     order: Literal["score", "fit", "engagement"] = "score",
 ) -> pl.DataFrame:
     """Contacts ranked by score at ``at``: ``contact, email, fit, engagement, score, grade,
-    engagement_level, temperature`` plus ``contact_id``."""
+    engagement_level, temperature`` plus ``contact_id``, ``stage`` and ``owner`` (owner key)."""
     model = load_published_model(database_url)
     with BulkSession.open_reader(database_url) as bulk:
-        contacts = bulk.read_contacts(["user_id", "anonymous_id", "email", "fit_raw", "excluded", "last_event_at"])
-        state = _state_at(bulk, model, contacts, at)
+        frame = _ranked(bulk, model, at, where, order)
+        return _with_stages(bulk, model, frame.head(top) if top is not None else frame)
+
+
+def _ranked(
+    bulk: BulkSession, model: ScoringModel, at: float, where: LeadFilter, order: Literal["score", "fit", "engagement"]
+) -> pl.DataFrame:
+    """Every contact the filter keeps, scored at ``at`` and sorted. Stage and owner filters
+    pick the contacts in SQL first (a join on ``contact_stages``), so only those are scored."""
+    chosen = _in_stages(bulk, model, where)
+    contacts = bulk.read_contacts(["user_id", "anonymous_id", "email", "fit_raw", "excluded", "last_event_at"], chosen)
+    state = _state_at(bulk, model, contacts, at, chosen)
     scores = vectorized.score_frame(model, contacts.select("contact_id", "fit_raw", "excluded"), state, at)
     frame = contacts.select(
         "contact_id", pl.coalesce("user_id", "anonymous_id").alias("contact"), "email"
@@ -93,8 +113,28 @@ def leads(
         frame = frame.filter(pl.col("grade").is_in(list(where.grades)))
     if where.temperatures:
         frame = frame.filter(pl.col("temperature").is_in(list(where.temperatures)))
-    frame = frame.sort([order, "contact"], descending=[True, False])
-    return frame.head(top) if top is not None else frame
+    return frame.sort([order, "contact"], descending=[True, False])
+
+
+def _in_stages(bulk: BulkSession, model: ScoringModel, where: LeadFilter) -> pl.Series | None:
+    """The contacts of the filter's stages and owners (None when it names neither)."""
+    if not where.stages and not where.owners:
+        return None
+    for stage in where.stages:
+        problem = check_stage(model.lifecycle, stage)
+        if problem is not None:
+            raise BadFilter(problem)
+    return bulk_qualification.contacts_in(
+        bulk.writer, first_stage=model.lifecycle.first, stages=where.stages, owners=where.owners
+    )
+
+
+def _with_stages(bulk: BulkSession, model: ScoringModel, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with each contact's ``stage`` and ``owner`` (read for these rows only)."""
+    known = bulk_qualification.stages_and_owners(bulk.writer, frame.get_column("contact_id"))
+    return frame.join(known, on="contact_id", how="left", maintain_order="left").with_columns(
+        pl.col("stage").fill_null(model.lifecycle.first)
+    )
 
 
 LeadCursor = tuple[float, str, int]
@@ -115,28 +155,33 @@ def leads_page(
     Asked at the same ``at``, successive pages visit every lead once: keep ``at`` with the
     cursor (scores decay, so the order at another moment may differ).
     """
-    ranked = leads(database_url, at, top=None, where=where).sort(
-        ["score", "contact", "contact_id"], descending=[True, False, False]
-    )
-    if after is not None:
-        score, contact, contact_id = after
-        ranked = ranked.filter(
-            (pl.col("score") < score)
-            | ((pl.col("score") == score) & (pl.col("contact") > contact))
-            | ((pl.col("score") == score) & (pl.col("contact") == contact) & (pl.col("contact_id") > contact_id))
+    model = load_published_model(database_url)
+    with BulkSession.open_reader(database_url) as bulk:
+        ranked = _ranked(bulk, model, at, where, "score").sort(
+            ["score", "contact", "contact_id"], descending=[True, False, False]
         )
-    rows = ranked.head(limit)
+        if after is not None:
+            score, contact, contact_id = after
+            ranked = ranked.filter(
+                (pl.col("score") < score)
+                | ((pl.col("score") == score) & (pl.col("contact") > contact))
+                | ((pl.col("score") == score) & (pl.col("contact") == contact) & (pl.col("contact_id") > contact_id))
+            )
+        rows = _with_stages(bulk, model, ranked.head(limit))
     if ranked.height <= limit:
         return rows, None
     last = rows.row(rows.height - 1, named=True)
     return rows, (float(last["score"]), str(last["contact"]), int(last["contact_id"]))
 
 
-def _state_at(bulk: BulkSession, model: ScoringModel, contacts: pl.DataFrame, at: float) -> pl.DataFrame:
-    """Accumulators valid at ``at``: the cache for contacts whose last event is not after
-    ``at``, a replay of the log up to ``at`` for the others."""
+def _state_at(
+    bulk: BulkSession, model: ScoringModel, contacts: pl.DataFrame, at: float, chosen: pl.Series | None = None
+) -> pl.DataFrame:
+    """Accumulators valid at ``at`` (of the ``chosen`` contacts; all when None): the cache for
+    contacts whose last event is not after ``at``, a replay of the log up to ``at`` for the
+    others."""
     stale = contacts.filter(pl.col("last_event_at") > at)["contact_id"]
-    cached = bulk.load_state()
+    cached = bulk.load_state(chosen)
     if stale.is_empty():
         return cached
     history = to_scoring_frame(bulk.read_events(stale, until_ms=int(at * 1000)))

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
-from leadscore.services import alerts
+from leadscore.services import alerts, lifecycle, routing
 from leadscore.services.errors import LeadscoreError, NoPublishedModel, NotFound
 from leadscore.services.models import load_published_model
 from leadscore.store.bulk import BulkSession
@@ -200,19 +200,22 @@ class WorkerReport:
 
     merges: int = 0
     checked: int = 0
+    stages: int = 0
+    assigned: int = 0
     delivered: int = 0
     failed: int = 0
 
     @property
     def busy(self) -> bool:
-        return bool(self.merges or self.checked or self.delivered or self.failed)
+        return bool(self.merges or self.checked or self.stages or self.assigned or self.delivered or self.failed)
 
 
 def run_once(
     database_url: str, *, now: float | None = None, batch: int = 1_000, concurrency: int = 8, sender: Sender | None = None
 ) -> WorkerReport:
     """One round of timed work at ``now`` (the clock when None): queue merge notifications,
-    check the contacts whose decay check is due, then deliver what is due, batch after batch
+    check the contacts whose decay check is due, run the lifecycle timers that are due
+    (:func:`leadscore.services.lifecycle.check_due`), then deliver what is due, batch after batch
     until nothing is left."""
     moment = time.time() if now is None else now
     report = WorkerReport()
@@ -235,6 +238,15 @@ def run_once(
             report.checked += due
             if due < batch:
                 break
+        while model is not None:  # lifecycle timers: SLA, recycling, nurturing stays
+            due = lifecycle.check_due(bulk, model, now=moment, limit=batch)
+            bulk.commit()
+            report.stages += due
+            if due < batch:
+                break
+        if model is not None:  # leads left waiting on a team whose owners were full: room may have freed up
+            report.assigned += routing.assign_waiting(bulk, model, now=moment, limit=batch).height
+            bulk.commit()
     engine = make_engine(database_url)
     try:
         while True:

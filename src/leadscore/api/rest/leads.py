@@ -26,7 +26,8 @@ router = APIRouter(prefix="/api/leads", tags=["Leads"], responses=COMMON_ERRORS)
 LEADS_EXAMPLE: dict[str, Any] = {
     "at": "2026-01-31T00:00:00Z",
     "items": [{"contact": "u-42", "contact_id": 42, "email": "ada@acme.io", "score": 57.6, "fit": 75.0,
-               "engagement": 46.0, "grade": "A", "engagement_level": "3", "temperature": "warm"}],
+               "engagement": 46.0, "grade": "A", "engagement_level": "3", "temperature": "warm", "stage": "mql",
+               "owner": "alice"}],
     "next_cursor": "eyJrIjoibGVhZHMiLCJhdCI6MTc2OTgxNzYwMC4wLCJzIjo1Ny42LCJjIjoidS00MiIsImlkIjo0Mn0",
 }
 
@@ -36,25 +37,31 @@ def list_leads(
     request: Request,
     grade: Annotated[list[str] | None, Query(description="fit grades to keep (A-D), repeatable", examples=[["A", "B"]])] = None,
     temperature: Annotated[list[str] | None, Query(description="hot, warm or cold, repeatable")] = None,
+    stage: Annotated[list[str] | None, Query(description="lifecycle stages to keep, repeatable", examples=[["mql", "sql"]])] = None,
+    owner: Annotated[list[str] | None, Query(description="owners to keep (owner key or id), repeatable")] = None,
     at: Annotated[str | None, Query(description="ISO 8601 moment of the scores (default now)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page (it keeps the first page's `at`)")] = None,
 ) -> LeadPage:
     """Contacts ranked by combined score at `at` (ties by contact), excluded contacts left
-    out. Following `next_cursor` visits every lead once, all pages scored at the first page's
-    moment."""
+    out; `stage` and `owner` keep the leads of those lifecycle stages and owners (a contact
+    never moved is in the model's first stage). Following `next_cursor` visits every lead
+    once, all pages scored at the first page's moment."""
     position = decode_cursor("leads", cursor, at=float, s=float, c=str, id=int)
     moment = float(position["at"]) if position else parse_at(at)
     after = (float(position["s"]), position["c"], position["id"]) if position else None
     where = scoring.LeadFilter(
         grades=tuple(g.strip().upper() for g in grade or () if g.strip()),
         temperatures=tuple(t.strip().lower() for t in temperature or () if t.strip()),
+        stages=tuple(s.strip().lower() for s in stage or () if s.strip()),
+        owners=tuple(o.strip() for o in owner or () if o.strip()),
     )
     rows, following = scoring.leads_page(database_url(request), moment, where=where, after=after, limit=limit)
     items = [
         LeadOut(contact=row["contact"], contact_id=row["contact_id"], email=row["email"], score=_round(row["score"]),
                 fit=_round(row["fit"]), engagement=_round(row["engagement"]), grade=row["grade"],
-                engagement_level=row["engagement_level"], temperature=row["temperature"])
+                engagement_level=row["engagement_level"], temperature=row["temperature"], stage=row["stage"],
+                owner=row["owner"])
         for row in rows.iter_rows(named=True)
     ]
     next_cursor = None

@@ -140,12 +140,26 @@ class LeadOut(BaseModel):
     grade: str | None
     engagement_level: str | None
     temperature: str | None
+    stage: str = Field(description="lifecycle stage (a contact never moved is in the model's first stage)")
+    owner: str | None = Field(description="the owner's key (null: unassigned)")
 
 
 class LeadPage(BaseModel):
     at: str = Field(description="the moment the scores are for (kept in the cursor)")
     items: list[LeadOut]
     next_cursor: str | None
+
+
+class RoleCoverage(BaseModel):
+    present: int = Field(description="contacts of the account holding this buying-committee role")
+    engaged: int = Field(description="those of them engaged (engagement at or above `accounts.engaged`)")
+    contacts: list[int] = Field(description="ids of up to 25 of them, the most engaged first")
+
+
+class AccountOwner(BaseModel):
+    id: int
+    key: str
+    name: str | None
 
 
 class AccountOut(BaseModel):
@@ -155,6 +169,17 @@ class AccountOut(BaseModel):
     traits: dict[str, Any]
     created_at: str
     updated_at: str
+    score: float | None = Field(description="account score 0-100 (null: not scored, the model has no accounts section)")
+    fit: float | None = Field(description="account fit 0-100, from the account fit rules")
+    engagement: float | None = Field(description="engagement 0-100 rolled up from the account's contacts")
+    grade: str | None = Field(description="A-D, on the account fit")
+    temperature: str | None = Field(description="hot, warm or cold, on the account score")
+    coverage: dict[str, RoleCoverage] | None = Field(description="buying-committee coverage, per declared role")
+    contacts_scored: int | None = Field(description="contacts counted in the scores (excluded ones never are)")
+    qualified: bool = Field(description="a marketing-qualified account (MQA) now")
+    qualified_at: str | None = Field(description="when its current qualification began")
+    owner: AccountOwner | None = Field(description="the salesperson who owns the account")
+    scored_at: str | None = Field(description="when the scores were last computed")
 
 
 class AccountPage(BaseModel):
@@ -251,3 +276,88 @@ class KeyIn(BaseModel):
 
 class NewKeyOut(KeyOut):
     secret: str = Field(description="the key itself: shown only in this answer, never again")
+
+
+# reports --------------------------------------------------------------------------------------
+
+
+class FunnelStageOut(BaseModel):
+    stage: str
+    label: str
+    contacts: int = Field(description="contacts that reached the stage (or a later one) — first time only")
+    conversion: float | None = Field(description="contacts / previous stage's contacts (null on the first stage or after 0)")
+
+
+class FunnelGroupOut(BaseModel):
+    group: str | None = Field(description="owner key or account key (null: none)")
+    stages: list[FunnelStageOut]
+    overall_conversion: float | None
+    nurturing: int
+    disqualified: int
+
+
+class FunnelOut(BaseModel):
+    from_: str | None = Field(alias="from", serialization_alias="from")
+    to: str
+    mode: Literal["entered", "cohort"]
+    until: str | None = Field(description="cohort: stages reached up to this moment")
+    by: Literal["owner", "account"] | None
+    stages: list[FunnelStageOut]
+    overall_conversion: float | None = Field(description="last stage's contacts / first stage's contacts")
+    nurturing: int = Field(description="contacts moved to nurturing")
+    disqualified: int = Field(description="contacts disqualified")
+    breakdown: list[FunnelGroupOut] | None = None
+
+
+class StayStatsOut(BaseModel):
+    contacts: int
+    median_seconds: float | None
+    p90_seconds: float | None
+
+
+class OpenStatsOut(BaseModel):
+    contacts: int
+    median_age_seconds: float | None
+    p90_age_seconds: float | None
+    max_age_seconds: float | None
+
+
+class StageTimeOut(BaseModel):
+    stage: str
+    label: str
+    left: StayStatsOut = Field(description="stays that ended in the period: time from entering to leaving")
+    open: OpenStatsOut = Field(description="contacts still in the stage at `to`, with their age")
+
+
+class StageTimesGroupOut(BaseModel):
+    group: str | None
+    stages: list[StageTimeOut]
+
+
+class StageTimesOut(BaseModel):
+    from_: str | None = Field(alias="from", serialization_alias="from")
+    to: str
+    by: Literal["owner", "account"] | None
+    stages: list[StageTimeOut]
+    breakdown: list[StageTimesGroupOut] | None = None
+
+
+class ActiveStageOut(BaseModel):
+    stage: str
+    label: str
+    contacts: int
+
+
+class ActiveGroupOut(BaseModel):
+    group: str | None
+    contacts: int
+    stages: list[ActiveStageOut]
+
+
+class ActiveOut(BaseModel):
+    from_: str | None = Field(alias="from", serialization_alias="from")
+    to: str
+    by: Literal["owner", "account"] | None
+    contacts: int = Field(description="active contacts: at least one event (not machine activity) in the period")
+    stages: list[ActiveStageOut] = Field(description="by stage at `to`")
+    breakdown: list[ActiveGroupOut] | None = None
