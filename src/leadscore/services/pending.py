@@ -51,18 +51,20 @@ class PendingScores:
         self._unlimited.append(matches.filter(~is_limited))
         if self._limited_ids:
             self._limited.append(matches.filter(is_limited))
-        self._latest.append(events.group_by("contact_id").agg(pl.col("ts").max().alias("batch_last")))
+        self._latest.append(
+            events.group_by("contact_id").agg(pl.col("ts").min().alias("batch_first"), pl.col("ts").max().alias("batch_last"))
+        )
         self.rows += events.height
 
     def flush(self, bulk: BulkSession) -> int:
         """Write the merged state of every touched contact; returns the number of contacts."""
         if not self._latest:
             return 0
-        latest = pl.concat(self._latest).group_by("contact_id").agg(pl.col("batch_last").max())
+        latest = pl.concat(self._latest).group_by("contact_id").agg(pl.col("batch_first").min(), pl.col("batch_last").max())
         touched = latest["contact_id"]
         bulk.lock_contacts(touched)  # concurrent writers merge one after the other
         stored = bulk.load_state(touched)
-        known = bulk.read_contacts(["last_event_at"], touched)
+        known = bulk.read_contacts(["first_seen_at", "last_event_at"], touched)
         unlimited = pl.concat(self._unlimited) if self._unlimited else pl.DataFrame(schema=MATCH_SCHEMA)
         added = vectorized.accumulate_matches(self.model, unlimited)
         state = vectorized.merge_state(self.model, stored.filter(~pl.col("rule_id").is_in(self._limited_ids)), added)
@@ -76,7 +78,10 @@ class PendingScores:
         bulk.upsert_state(changed.cast(STATE_SCHEMA))
         bulk.upsert_contacts(
             known.join(latest, on="contact_id").select(
-                "contact_id", pl.max_horizontal("last_event_at", "batch_last").alias("last_event_at")
+                "contact_id",
+                # the first event's time (ms): reports measure a visitor's time in stage from it
+                pl.min_horizontal("first_seen_at", (pl.col("batch_first") * 1000.0).floor().cast(pl.Int64)).alias("first_seen_at"),
+                pl.max_horizontal("last_event_at", "batch_last").alias("last_event_at"),
             )
         )
         account_scores.scores_written(bulk, self.model, state, touched, now=self.now)  # attach by domain, account scores
