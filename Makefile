@@ -25,6 +25,8 @@ run: install
 	$(BIN)/leadscore model publish examples/b2b-saas.yml --no-rescore
 	$(BIN)/leadscore demo --out var/demo
 	$(BIN)/leadscore leads --top 10 --explain
+	$(BIN)/leadscore leads --stage mql --top 10
+	$(BIN)/leadscore report funnel --from "$$($(BIN)/python -c 'import datetime as d; print((d.datetime.now(d.UTC) - d.timedelta(days=120)).date())')"
 
 test: install js chromium
 	$(BIN)/python -m pytest -q

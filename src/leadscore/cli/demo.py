@@ -29,6 +29,9 @@ def demo(
     out.mkdir(parents=True, exist_ok=True)
     with progress_bar("playing 120 days, week by week", unit="weeks") as update:
         story = demo_story.run(database_url(), out, contacts=contacts, events=events, seed=seed, progress=update)
+    if story.played_at is not None:
+        console.print(f"the demo story was already played into this database (on {story.played_at}): nothing to do")
+        return
     actions = ", ".join(f"{name.replace('_', ' ')} {count:,}" for name, count in sorted(story.actions.items())) or "none"
     stages = ", ".join(f"{stage} {count:,}" for stage, count in story.stages.items())
     console.print(

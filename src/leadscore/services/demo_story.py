@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -36,6 +37,8 @@ from leadscore.store.bulk import BulkSession
 from leadscore.store.engine import make_engine
 from leadscore.store.uow import UnitOfWork
 
+DEMO_KEY = "demo_story"
+"""``meta`` key recording when the story was played (it is played once per database)."""
 WEEK = 7 * 86_400.0
 DAY = 86_400.0
 SALESPEOPLE = (
@@ -47,6 +50,7 @@ SALESPEOPLE = (
 
 @dataclass(slots=True)
 class StoryReport:
+    played_at: str | None = None  # set when the database already held the story: nothing was done
     contacts: int = 0
     events: int = 0
     weeks: int = 0
@@ -56,6 +60,7 @@ class StoryReport:
 
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
 
 def run(
@@ -73,6 +78,9 @@ def run(
     end = (now or datetime.now(UTC)).astimezone(UTC)
     start = end - timedelta(days=DEMO_DAYS)
     model = load_published_model(database_url)
+    played_at = _played_at(database_url)
+    if played_at is not None:  # a second story would write stage changes before the first one's
+        return StoryReport(played_at=played_at)
     contacts_path, events_path = write_demo(out, contacts=contacts, events=events, seed=seed, now=end)
     report = StoryReport(files=(contacts_path, events_path))
     _sales_organisation(database_url, model)
@@ -101,31 +109,44 @@ def run(
             progress(week + 1, weeks)
     with BulkSession.open(database_url) as bulk:
         report.stages = demo_queries.stage_counts(bulk.writer, model.lifecycle.first)
+    _in_uow(database_url, lambda uow: uow.meta.set(DEMO_KEY, end.isoformat(timespec="seconds")))
     return report
+
+
+def _played_at(database_url: str) -> str | None:
+    return _in_uow(database_url, lambda uow: uow.meta.get(DEMO_KEY))
+
+
+def _in_uow(database_url: str, work: Callable[[UnitOfWork], T]) -> T:
+    engine = make_engine(database_url)
+    try:
+        with UnitOfWork(engine) as uow:
+            result = work(uow)
+            uow.commit()
+            return result
+    finally:
+        engine.dispose()
 
 
 def _sales_organisation(database_url: str, model: ScoringModel) -> None:
     """One team per routing team of the model, three salespeople each (kept when present)."""
-    engine = make_engine(database_url)
-    try:
-        with UnitOfWork(engine) as uow:
-            existing_teams = {team.key for team in teams.list_teams(uow)}
-            existing_owners = {owner.key for owner in teams.list_owners(uow)}
-            people = iter(SALESPEOPLE)
-            team_keys = dict.fromkeys(rule.team for rule in model.routing.rules)
-            for team_key in team_keys:
-                if team_key not in existing_teams:
-                    teams.create_team(uow, team_key, model.routing.team_names.get(team_key) or None)
-                for position in range(3):
-                    key, name = next(people, (f"{team_key}-{position + 1}", None))
-                    if key not in existing_owners:
-                        teams.create_owner(
-                            uow, key, team=team_key, name=name, email=f"{key}@leadscore.example",
-                            weight=2.0 if position == 0 else 1.0, capacity=60,
-                        )
-            uow.commit()
-    finally:
-        engine.dispose()
+    _in_uow(database_url, lambda uow: _hire(uow, model))
+
+
+def _hire(uow: UnitOfWork, model: ScoringModel) -> None:
+    existing_teams = {team.key for team in teams.list_teams(uow)}
+    existing_owners = {owner.key for owner in teams.list_owners(uow)}
+    people = iter(SALESPEOPLE)
+    for team_key in dict.fromkeys(rule.team for rule in model.routing.rules):
+        if team_key not in existing_teams:
+            teams.create_team(uow, team_key, model.routing.team_names.get(team_key) or None)
+        for position in range(3):
+            key, name = next(people, (f"{team_key}-{position + 1}", None))
+            if key not in existing_owners:
+                teams.create_owner(
+                    uow, key, team=team_key, name=name, email=f"{key}@leadscore.example",
+                    weight=2.0 if position == 0 else 1.0, capacity=60,
+                )
 
 
 def _sales_week(
