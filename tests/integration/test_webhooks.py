@@ -19,7 +19,7 @@ from webhook_receiver import Receiver
 from publishing import publish_model
 
 from leadscore.core import vectorized
-from leadscore.services import importing, rescoring, webhooks
+from leadscore.services import alerts, importing, rescoring, webhooks
 from leadscore.services.errors import LeadscoreError, NotFound
 from leadscore.services.models import load_published_model
 from leadscore.store.bulk import BulkSession
@@ -325,3 +325,21 @@ def test_a_new_model_that_moves_a_score_across_the_threshold_notifies(url: str, 
     queued = rows(url, "SELECT kind, payload FROM outbox")
     assert [row["kind"] for row in queued] == ["contact.score_threshold_crossed"]
     assert orjson.loads(queued[0]["payload"])["data"]["direction"] == "up"
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_a_contact_another_transaction_holds_keeps_its_alert_state(url: str, receiver: Receiver, tmp_path: Path) -> None:
+    """On PostgreSQL a check skips the contacts an intake is scoring right now (SKIP LOCKED);
+    skipped is not gone: what the webhook was told about them stays."""
+    add_webhook(url, receiver, "contact.score_threshold_crossed")
+    start = time.time()
+    send(url, tmp_path, hot_lead("u-1", at=start))
+    (contact,) = rows(url, "SELECT id FROM contacts WHERE user_id = 'u-1'")
+    ids = pl.Series("contact_id", [contact["id"]], dtype=pl.Int64)
+    model = load_published_model(url)
+    with BulkSession.open(url) as holder, BulkSession.open(url) as checker:
+        holder.lock_contacts(ids)
+        assert alerts.check(checker, model, ids, now=start + 60) == 0
+        checker.commit()
+        holder.rollback()
+    assert [row["side"] for row in rows(url, "SELECT side FROM alert_state")] == ["above"]
