@@ -179,3 +179,16 @@ def test_lead_commands_on_the_same_database(api: Api, monkeypatch: pytest.Monkey
     assert [h["cause"] for h in document["history"][:3]] == ["alice", "alice", "alice"]
     assert api.ok("GET", "/api/contacts/u-8/opportunities")["items"][0]["currency"] == "GBP"
     assert lead("reject", "u-8", "--reason", "x", "--disqualify").exit_code == 7
+
+
+def test_traits_set_over_rest_move_the_contact_and_route_nothing_yet(api: Api) -> None:
+    """A contact created without an e-mail is a visitor; the e-mail given later over REST makes
+    it a subscriber at once (the lifecycle rules run after a REST trait change too)."""
+    created = api.call("POST", "/api/contacts", "admin", json={"userId": "u-9", "traits": {"title": "CTO"}})
+    assert created.status_code == 201, created.text
+    assert api.ok("GET", "/api/contacts/u-9/stages", "marketing")["stage"] == "visitor"
+    patched = api.call("PATCH", "/api/contacts/u-9/traits", "admin", json={"email": "nina@acme.io"})
+    assert patched.status_code == 200, patched.text
+    stages = api.ok("GET", "/api/contacts/u-9/stages", "marketing")
+    assert stages["stage"] == "subscriber" and stages["owner"] is None
+    assert [(row["from_stage"], row["to_stage"], row["cause"]) for row in stages["history"]] == [("visitor", "subscriber", "known")]

@@ -19,6 +19,7 @@ from leadscore.api.rest.common import (
     NOT_FOUND,
     READ,
     WRITE_CONTACTS,
+    database_url,
     decode_cursor,
     encode_cursor,
     example,
@@ -27,7 +28,7 @@ from leadscore.api.rest.common import (
     unit_of_work,
 )
 from leadscore.api.rest.schemas import AccountRef, ContactIn, ContactOut, ContactPage, IdentityOut
-from leadscore.services import contacts
+from leadscore.services import contacts, trait_hooks
 from leadscore.services.models import published_model
 from leadscore.services.scoring import find_contact
 
@@ -94,11 +95,13 @@ def create_contact(
     model. An e-mail that belongs to another contact merges the two, as an identify call
     would: the answer is then the surviving (older) contact."""
     with unit_of_work(request) as uow:
+        model = published_model(uow)
         try:
-            created = contacts.create(uow, published_model(uow), body.userId, body.traits)
+            created = contacts.create(uow, model, body.userId, body.traits)
         except contacts.ContactExists as error:
             raise ApiError(409, "conflict", str(error)) from None
         uow.commit()
+        trait_hooks.traits_changed(database_url(request), model, [created.id])
         return contact_out(contacts.view_of(uow, created))
 
 
@@ -114,8 +117,10 @@ def update_traits(
     as an identify call does: fit and exclusion are recomputed, and an e-mail that belongs to
     another contact merges the two (the answer is the surviving contact)."""
     with unit_of_work(request) as uow:
-        updated = contacts.apply_traits(uow, published_model(uow), find_contact(uow, contact).id, traits)
+        model = published_model(uow)
+        updated = contacts.apply_traits(uow, model, find_contact(uow, contact).id, traits)
         uow.commit()
+        trait_hooks.traits_changed(database_url(request), model, [updated.id])
         return contact_out(contacts.view_of(uow, updated))
 
 
