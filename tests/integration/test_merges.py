@@ -413,3 +413,63 @@ def contact_of_in(uow: UnitOfWork, user_id: str) -> ContactRecord:
     found = uow.contacts.get_by_user_id(user_id)
     assert found is not None
     return found
+
+
+def test_lifecycle_rows_follow_the_merge_and_go_with_a_deleted_contact(migrated_url: str, tmp_path: Path) -> None:
+    """An anonymous visitor who asked for a demo is an MQL; a known subscriber identifies with
+    that browser: the two merge, the survivor's own stage row stays and the visitor's history
+    moves to it, then the survivor qualifies by the same demo request. Deleting the contact
+    deletes every lifecycle row."""
+    from leadscore.services import contacts
+
+    model = tmp_path / "model.yml"
+    model.write_text(MODEL.read_text(encoding="utf-8") + "\nlifecycle:\n  rules:\n"
+                     "    - {id: known, to: subscriber, when: {field: traits.email, exists: true}}\n"
+                     "    - {id: demo, to: mql, when: {rule: demo-request}}\n", encoding="utf-8")
+    publish_model(migrated_url, model)
+    ids = {"anonymousId": "a-1"}
+    import_file(migrated_url, write_jsonl(tmp_path / "one.jsonl", track("d-1", 1, "Demo Requested", **ids),
+                                          message("identify", "i-1", 2, userId="u-1", traits={"email": "u1@acme.io"})))
+    visitor, known = contact_of(migrated_url, "a-1"), contact_of(migrated_url, "u-1")
+    assert stages(migrated_url) == {visitor.id: "mql", known.id: "subscriber"}
+
+    import_file(migrated_url, write_jsonl(tmp_path / "two.jsonl", message("identify", "i-2", 3, userId="u-1", **ids)))
+    survivor = contact_of(migrated_url, "u-1")
+    assert survivor.id == known.id and stages(migrated_url) == {known.id: "mql"}
+    history = lifecycle_rows(migrated_url, "SELECT contact_id, from_stage, to_stage FROM stage_history ORDER BY id")
+    assert sorted(history) == [(known.id, "subscriber", "mql"), (known.id, "visitor", "mql"), (known.id, "visitor", "subscriber")]
+
+    # the row-at-a-time path (a REST trait update): u-2, an MQL without e-mail, gives u-1's e-mail
+    import_file(migrated_url, write_jsonl(tmp_path / "three.jsonl", track("d-2", 4, "Demo Requested", userId="u-2")))
+    second = contact_of(migrated_url, "u-2")
+    assert stages(migrated_url) == {known.id: "mql", second.id: "mql"}
+    engine = make_engine(migrated_url)
+    try:
+        with UnitOfWork(engine) as uow:
+            merged = merging.update_traits(uow, load_published_model(migrated_url), second.id, {"email": "U1@acme.io"})
+            uow.commit()
+        assert merged.id == known.id and stages(migrated_url) == {known.id: "mql"}
+        assert {row[0] for row in lifecycle_rows(migrated_url, "SELECT contact_id FROM stage_history")} == {known.id}
+        assert len(lifecycle_rows(migrated_url, "SELECT contact_id FROM stage_history")) == 4
+        with UnitOfWork(engine) as uow:
+            contacts.delete(uow, "u-1")
+            uow.commit()
+    finally:
+        engine.dispose()
+    for table in ("contact_stages", "stage_history", "assignments", "bant", "opportunities"):
+        assert lifecycle_rows(migrated_url, f"SELECT contact_id FROM {table}") == [], table
+
+
+def stages(url: str) -> dict[int, str]:
+    return dict(lifecycle_rows(url, "SELECT contact_id, stage FROM contact_stages"))
+
+
+def lifecycle_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()

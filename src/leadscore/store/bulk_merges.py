@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from leadscore.store import lifecycle_rows
 from leadscore.store.adbc import AdbcWriter
 from leadscore.store.records import now_ms
 from leadscore.store.schemas import IDS_SCHEMA, MESSAGE_KEY_SCHEMA
@@ -193,6 +194,7 @@ def merge_contacts(writer: AdbcWriter, plan: pl.DataFrame, *, at_ms: int | None 
     writer.execute(
         "UPDATE identities SET contact_id = p.survivor_id FROM _bulk_plan p WHERE identities.contact_id = p.merged_id"
     )
+    lifecycle_rows.merge_planned(writer)  # stage, BANT, history, assignments, opportunities
     writer.execute("DELETE FROM score_state WHERE contact_id IN (SELECT merged_id FROM _bulk_plan)")
     writer.execute("DELETE FROM contacts WHERE id IN (SELECT merged_id FROM _bulk_plan)")
     writer.ingest("_bulk_survivors", survivors, _SURVIVOR_SCHEMA, temporary=True)

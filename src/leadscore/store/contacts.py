@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
+from leadscore.store import lifecycle_rows
 from leadscore.store.records import AccountRecord, ContactRecord, dump_json, load_json, now_ms
 from leadscore.store.tables import IDENTITY_KINDS, accounts, contacts, events, identities, merges, score_state
 
@@ -197,6 +198,7 @@ class ContactRepository:
         self._connection.execute(
             update(identities).where(identities.c.contact_id == merged_id).values(contact_id=survivor_id)
         )
+        lifecycle_rows.merge_one(self._connection, survivor_id=survivor_id, merged_id=merged_id)
         self._connection.execute(delete(score_state).where(score_state.c.contact_id == merged_id))
         self._connection.execute(delete(contacts).where(contacts.c.id == merged_id))
         traits = dict(survivor.traits)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, Connection, String, cast, delete, func, literal, or_, select, tuple_
 
+from leadscore.store import lifecycle_rows
 from leadscore.store.records import AccountRecord, ContactRecord, EventRecord
 from leadscore.store.tables import accounts, contacts, contexts, events, identities, merges, score_state
 
@@ -127,7 +128,8 @@ class Directory:
     # deletion -------------------------------------------------------------------------------
 
     def delete_contact(self, contact_id: int) -> Erased:
-        """Delete a contact with its events, identities, score state and merge records (the
+        """Delete a contact with its events, identities, score state, merge records and lifecycle
+        rows (stage, history, BANT, assignments, opportunities; the
         shared event contexts stay: other contacts' events may use them)."""
         self._connection.execute(select(contacts.c.id).where(contacts.c.id == contact_id).with_for_update())
         removed_events = self._connection.execute(delete(events).where(events.c.contact_id == contact_id)).rowcount
@@ -140,5 +142,6 @@ class Directory:
         removed_merges = self._connection.execute(
             delete(merges).where(or_(merges.c.survivor_id == contact_id, merges.c.merged_id == contact_id))
         ).rowcount
+        lifecycle_rows.delete_of(self._connection, contact_id)
         self._connection.execute(delete(contacts).where(contacts.c.id == contact_id))
         return Erased(int(removed_events), int(removed_identities), int(removed_state), int(removed_merges))

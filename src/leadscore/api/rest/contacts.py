@@ -125,7 +125,7 @@ def update_traits(
 
 
 @router.delete("/{contact}", summary="Delete a contact", status_code=204, dependencies=WRITE_CONTACTS,
-               responses={204: {"description": "Deleted: the contact, its identities, events, score state and merge records"},
+               responses={204: {"description": "Deleted: the contact, its identities, events, score state, merge records and lifecycle rows (stage, history, BANT, assignments, opportunities)"},
                           **NOT_FOUND})
 def delete_contact(request: Request, contact: ContactKey) -> Response:
     """Erase the contact: its identities, every event, its score state and its merge records."""
