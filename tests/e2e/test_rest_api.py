@@ -264,6 +264,7 @@ def test_create_get_update_and_delete_a_contact(api: Api) -> None:
     eve = created.json()
     assert (eve["user_id"], eve["email"], eve["fit_raw"]) == ("u-new", "eve@acme.io", 25.0)  # decision-maker
     assert {"kind": "user_id", "value": "u-new"} in eve["identities"]
+    assert eve["account"]["key"] == "acme.io"  # joined her company's account by e-mail domain (examples/b2b-saas.yml)
     again = api.call("POST", "/api/contacts", json={"userId": "u-new", "traits": {}})
     assert (again.status_code, again.json()["code"]) == (409, "conflict")
     for key in ("u-new", "eve@acme.io", f"%23{eve['id']}"):

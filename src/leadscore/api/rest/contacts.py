@@ -102,7 +102,7 @@ def create_contact(
             raise ApiError(409, "conflict", str(error)) from None
         uow.commit()
         trait_hooks.traits_changed(database_url(request), model, [created.id])
-        return contact_out(contacts.view_of(uow, created))
+        return contact_out(contacts.view_of(uow, uow.contacts.get(created.id) or created))  # as the hooks left it
 
 
 @router.patch("/{contact}/traits", summary="Update a contact's traits", dependencies=WRITE_CONTACTS,
@@ -121,7 +121,7 @@ def update_traits(
         updated = contacts.apply_traits(uow, model, find_contact(uow, contact).id, traits)
         uow.commit()
         trait_hooks.traits_changed(database_url(request), model, [updated.id])
-        return contact_out(contacts.view_of(uow, updated))
+        return contact_out(contacts.view_of(uow, uow.contacts.get(updated.id) or updated))  # as the hooks left it
 
 
 @router.delete("/{contact}", summary="Delete a contact", status_code=204, dependencies=WRITE_CONTACTS,
