@@ -21,15 +21,15 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import resource
 import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import machine_facts  # benchmarks/machine_facts.py, beside this script
 
 ROOT = Path(__file__).resolve().parent
 MODEL = ROOT / "model.yml"
@@ -268,25 +268,7 @@ def machine() -> dict[str, Any]:
     import polars as pl
     import sqlite3
 
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "polars": pl.__version__,
-        "duckdb": duckdb.__version__,
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    return machine_facts.machine(sqlite=sqlite3.sqlite_version, polars=pl.__version__, duckdb=duckdb.__version__)
 
 
 def postgres_url() -> str | None:

@@ -23,16 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import machine_facts  # benchmarks/machine_facts.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -313,14 +313,7 @@ def run_backend(dialect: str, url: str, args: argparse.Namespace) -> dict[str, A
 def machine() -> dict[str, Any]:
     import polars as pl
 
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "cpu": cpu, "cores": os.cpu_count(),
-            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "polars": pl.__version__}
+    return machine_facts.machine(sqlite=sqlite3.sqlite_version, polars=pl.__version__)
 
 
 def markdown(result: dict[str, Any]) -> str:

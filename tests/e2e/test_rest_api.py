@@ -60,6 +60,7 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/models/{revision}"): READERS,
     ("GET", "/api/models/{revision}/diff"): READERS,
     ("POST", "/api/models/{revision}/publish"): MODEL_WRITERS,
+    ("POST", "/api/models/backtest"): MODEL_WRITERS,
     ("GET", "/api/keys"): ADMIN,
     ("POST", "/api/keys"): ADMIN,
     ("DELETE", "/api/keys/{key_id}"): ADMIN,
@@ -78,6 +79,7 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/reports/funnel"): READERS,
     ("GET", "/api/reports/stages"): READERS,
     ("GET", "/api/reports/active"): READERS,
+    ("GET", "/api/reports/attribution"): READERS,
     ("GET", "/api/webhooks"): MODEL_WRITERS,
     ("POST", "/api/webhooks"): MODEL_WRITERS,
     ("DELETE", "/api/webhooks/{webhook_id}"): MODEL_WRITERS,
@@ -90,6 +92,7 @@ HARMLESS: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/contacts/{contact}/traits"): {"json": {}},
     ("POST", "/api/models"): {"content": b""},
     ("POST", "/api/models/validate"): {"content": b""},
+    ("POST", "/api/models/backtest"): {"json": {}},
     ("POST", "/api/keys"): {"json": {}},
     ("POST", "/api/teams"): {"json": {}},
     ("PATCH", "/api/teams/{key}"): {"json": {}},
@@ -423,6 +426,46 @@ def test_model_upload_validate_diff_publish(api: Api) -> None:
     for path in ("/api/models/99", "/api/models/99/diff"):
         assert api.get(path).status_code == 404
     assert api.call("POST", "/api/models/99/publish", "admin").status_code == 404
+
+
+def test_backtest_compares_a_draft_with_the_published_model(api: Api) -> None:
+    seed(api)  # Ada (u-1) requests a demo on day 2: the conversion, with the demo as outcome event
+    draft = MODEL.read_text(encoding="utf-8").replace("points: 20", "points: 5")
+    body = {"cutoff": iso(T0 + DAY), "window": "30d", "outcome_event": "Demo Requested", "compare": {"yaml": draft}}
+    assert api.call("POST", "/api/models/backtest", "sales", json=body).status_code == 403
+    response = api.call("POST", "/api/models/backtest", "marketing", json=body)
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert [m["model"] for m in document["models"]] == ["published revision 1", "draft model file"]
+    assert document["outcome"] == {"stage": None, "event": "Demo Requested"}
+    first = document["models"][0]
+    assert first["converted"] == 1 and first["auc"] == 1.0  # Ada's pricing views put her first at the cutoff
+    assert set(document["difference"]) == {"auc", "lift_top_decile", "mql_selected", "mql_precision", "mql_recall"}
+    nobody = api.call("POST", "/api/models/backtest", "admin", json={"cutoff": iso(T0 + DAY), "outcome": "customer"})
+    assert nobody.status_code == 400 and "cannot measure" in nobody.json()["message"]
+    broken = api.call("POST", "/api/models/backtest", "admin", json={"cutoff": iso(T0), "yaml": "version: 1"})
+    assert broken.status_code == 422 and broken.json()["code"] == "invalid_model"
+
+
+def test_attribution_credits_the_touches_before_the_conversion(api: Api) -> None:
+    seed(api)  # Ada's demo request makes her an MQL (reaching lead) when it is received (now)
+    params = {"from": iso(T0 - DAY), "conversion": "lead", "by": "type", "lookback": "never"}
+    response = api.get("/api/reports/attribution", **params)
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert [m["model"] for m in document["models"]] == ["first", "last", "linear", "u", "w", "time-decay", "markov"]
+    assert document["conversions"] == 1 and document["by"] == "type" and document["conversion_stage"] == "lead"
+    for model in document["models"]:
+        total = sum(row["credit"][model["model"]] for row in document["credits"])
+        assert abs(total - document["conversions"]) < 1e-5
+    first = {row["value"]: row["credit"]["first"] for row in document["credits"]}
+    assert first["page"] == 1.0  # her first touch: a pricing page view
+    one = api.get("/api/reports/attribution", **params, model="last").json()
+    assert [m["model"] for m in one["models"]] == ["last"]
+    assert {row["value"]: row["credit"]["last"] for row in one["credits"]}["Demo Requested"] == 1.0
+    assert api.get("/api/reports/attribution", conversion="nowhere").status_code == 400
+    assert api.get("/api/reports/attribution", lookback="soon").status_code == 400
+    assert api.get("/api/reports/attribution", by="planet").status_code == 422
 
 
 def test_delete_removes_the_contact_its_events_state_and_identities(api: Api) -> None:

@@ -6,6 +6,8 @@ import sys
 
 import typer
 
+from leadscore.cli import backtest as backtesting
+from leadscore.cli import train as training
 from leadscore.cli import accounts, demo, importing, keys, lead, models, reports, routing, scores, serve, setup, worker
 
 app = typer.Typer(
@@ -30,6 +32,8 @@ app.command("accounts")(accounts.accounts)
 app.command("explain")(scores.explain)
 app.command("rescore")(scores.rescore)
 app.command("demo")(demo.demo)
+app.command("train")(training.train)
+app.command("backtest")(backtesting.backtest)
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
 

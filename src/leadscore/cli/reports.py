@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from leadscore.cli.common import console, database_url, echo_json, handle_errors, parse_time
+from leadscore.cli.report_attribution import attribution
 from leadscore.services import reports
 from leadscore.services.scoring import dumps
 
@@ -172,3 +173,4 @@ def _duration(seconds: float | None) -> str:
 app.command("funnel")(funnel)
 app.command("stages")(stages)
 app.command("active")(active)
+app.command("attribution")(attribution)

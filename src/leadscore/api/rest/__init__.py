@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from leadscore.api.rest import accounts, contacts, keys, leads, lifecycle, models, reports, routing, scores
+from leadscore.api.rest import accounts, attribution, backtest, contacts, keys, leads, lifecycle, models, reports, routing, scores
 
 router = APIRouter()
-for _resource in (contacts, scores, lifecycle, leads, accounts, models, keys, reports, routing):
+for _resource in (contacts, scores, lifecycle, leads, accounts, backtest, models, keys, reports, attribution, routing):
     router.include_router(_resource.router)
 
 __all__ = ["router"]
