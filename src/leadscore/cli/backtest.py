@@ -10,8 +10,7 @@ import typer
 from rich.table import Table
 
 from leadscore.analytics import report_html
-from leadscore.cli.common import UsageError, console, database_url, echo_json, errors, handle_errors, parse_time
-from leadscore.core.durations import parse_duration
+from leadscore.cli.common import UsageError, console, database_url, echo_json, errors, handle_errors, parse_time, parse_window
 from leadscore.services import backtest as service
 from leadscore.services.scoring import dumps
 
@@ -51,12 +50,7 @@ def backtest(
     """
     if model is not None and revision is not None:
         raise UsageError("give --model or --revision, not both")
-    try:
-        seconds = parse_duration(window)
-    except ValueError as error:
-        raise UsageError(f"--window: {error}") from None
-    if seconds is None:
-        raise UsageError("--window must be a duration such as 30d, not never")
+    seconds = parse_window(window)
     url = database_url()
     question = service.Question(parse_time(cutoff), seconds, outcome.value if outcome else (None if outcome_event else "sql"),
                                 outcome_event, threshold)

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from leadscore.core.durations import parse_duration
 from leadscore.core.model import ModelError
 from leadscore.intake import IntakeError
 from leadscore.services.database import require_schema
@@ -115,3 +116,14 @@ def in_uow(work: Callable[[UnitOfWork], T]) -> T:
             return result
     finally:
         engine.dispose()
+
+
+def parse_window(text: str, option: str = "--window") -> float:
+    """A finite duration option (``45d``) in seconds, or a :class:`UsageError` naming the option."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        raise UsageError(f"{option}: {error}") from None
+    if seconds is None:
+        raise UsageError(f"{option} must be a duration such as 30d, not never")
+    return seconds
