@@ -9,18 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from shared_data import shared_data
 
-LEADS = Path(__file__).parents[2].parent / "shared" / "data" / "x_education_leads" / "Leads.csv"
 SALES_FILLED = ("Tags,Lead Quality,Lead Profile,Asymmetrique Activity Index,Asymmetrique Profile Index,"
                 "Asymmetrique Activity Score,Asymmetrique Profile Score,Last Activity,Last Notable Activity")
 
 
 def leads_file() -> Path:
-    for candidate in (LEADS, Path("/work/shared/data/x_education_leads/Leads.csv")):
-        if candidate.is_file():
-            return candidate
-    pytest.skip(f"the X Education data set is not here ({LEADS})")
+    return shared_data("x_education_leads", "Leads.csv")
 
 
 def train(*args: str) -> dict[str, object]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from shared_data import shared_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -197,14 +198,10 @@ def test_every_model_gives_non_negative_credits_summing_to_the_conversions(
         assert math.isclose(float(column.sum()), result.conversions, abs_tol=1e-9)
 
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
 def test_real_data_olist_single_touch_models_coincide_and_campaigns_sum() -> None:
-    if not DATA.is_dir():
-        pytest.skip(f"shared data folder absent: {DATA}")
-    mqls = pl.read_csv(DATA / "olist_marketing_funnel" / "olist_marketing_qualified_leads_dataset.csv")
-    deals = pl.read_csv(DATA / "olist_marketing_funnel" / "olist_closed_deals_dataset.csv", columns=["mql_id"])
+    data = shared_data()
+    mqls = pl.read_csv(data / "olist_marketing_funnel" / "olist_marketing_qualified_leads_dataset.csv")
+    deals = pl.read_csv(data / "olist_marketing_funnel" / "olist_closed_deals_dataset.csv", columns=["mql_id"])
     frame = mqls.with_row_index("path_id").with_columns(pl.col("path_id").cast(pl.Int64), pl.col("origin").fill_null("(blank)"))
     won = frame.get_column("mql_id").is_in(deals.get_column("mql_id").implode())
     paths = frame.select("path_id", converted_at=pl.when(won).then(1.0))
@@ -214,7 +211,7 @@ def test_real_data_olist_single_touch_models_coincide_and_campaigns_sum() -> Non
     for model in MODELS:  # one touch per MQL: every model gives the deals of its origin
         got = {v: c for v, c in result.credits.select("value", model).iter_rows() if c}
         assert got == pytest.approx(expected)
-    served = pl.read_csv(DATA / "marketing_campaigns_fictional" / "marketing.csv", try_parse_dates=True).drop_nulls(
+    served = pl.read_csv(data / "marketing_campaigns_fictional" / "marketing.csv", try_parse_dates=True).drop_nulls(
         ["date_served", "marketing_channel"])
     ids = served.select("user_id").unique(maintain_order=True).with_row_index("path_id")
     served = served.join(ids, on="user_id").with_columns(ts=pl.col("date_served").cast(pl.Datetime("us")).dt.epoch("s") / 1.0)
