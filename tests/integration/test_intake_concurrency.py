@@ -105,3 +105,31 @@ def test_a_store_process_that_dies_is_reported_then_started_again(migrated_url: 
         writer.close()
     with BulkSession.open(migrated_url) as bulk:
         assert sorted(bulk.read_events(columns=["message_id"])["message_id"]) == ["m-1", "m-2"]
+
+
+def test_a_writer_that_remembers_a_merged_away_visitor_never_writes_to_a_newcomer(migrated_url: str) -> None:
+    """The writer's identity cache outlives its transactions: the visitor it remembers is merged
+    away by another writer and a newcomer is created after; the visitor's re-sent page must be
+    found on the survivor (a duplicate), not stored again on whoever holds the old id now."""
+    publish_model(migrated_url, MODEL)
+    first, second = IntakeWriter(migrated_url), IntakeWriter(migrated_url)
+
+    def send(writer: IntakeWriter, *messages: dict[str, object]) -> int:
+        return writer.submit(list(messages), received_ms=RECEIVED_MS).result(timeout=60).accepted
+
+    visit = {"type": "page", "anonymousId": "anon-x", "messageId": "visit", "properties": {"path": "/pricing"}}
+    try:
+        send(first, {"type": "track", "userId": "u-known", "event": "Form Submitted", "messageId": "form"})
+        send(first, visit)  # the visitor's contact (the newest, the largest id) is now remembered
+        send(second, {"type": "identify", "userId": "u-known", "anonymousId": "anon-x", "messageId": "sign-in"})
+        send(second, {"type": "page", "anonymousId": "anon-y", "messageId": "newcomer", "properties": {"path": "/"}})
+        send(first, visit)  # a client's retry, through the writer that remembers the visitor
+    finally:
+        first.close()
+        second.close()
+    with BulkSession.open(migrated_url) as bulk:
+        events = bulk.read_events(columns=["contact_id", "message_id"])
+        contacts = bulk.read_contacts(["user_id", "anonymous_id"])
+    owner = dict(zip(events["message_id"], events["contact_id"], strict=True))
+    assert events.height == 4 and owner["visit"] == owner["form"] != owner["newcomer"]
+    assert contacts.height == 2

@@ -473,3 +473,21 @@ def lifecycle_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
             return [tuple(row) for row in connection.execute(text(sql))]
     finally:
         engine.dispose()
+
+
+def test_the_id_of_a_merged_away_contact_is_never_handed_out_again(migrated_url: str, tmp_path: Path) -> None:
+    publish(migrated_url)
+    import_file(migrated_url, write_jsonl(
+        tmp_path / "visits.jsonl",
+        track("k-1", 1, "Form Submitted", userId="u-known"),
+        page("v-1", 2, "/pricing", anonymousId="anon-x"),  # the newest contact: the largest id
+    ))
+    known, visitor = contact_of(migrated_url, "u-known"), contact_of(migrated_url, "anon-x")
+    assert visitor.id > known.id
+    import_file(migrated_url, write_jsonl(
+        tmp_path / "sign-in.jsonl", message("identify", "i-1", 3, userId="u-known", anonymousId="anon-x")
+    ))
+    assert contact_summary(migrated_url)["merges"][0][:2] == (known.id, visitor.id)  # the visitor is gone
+    import_file(migrated_url, write_jsonl(tmp_path / "next.jsonl", page("v-2", 4, "/blog", anonymousId="anon-y")))
+    newcomer = contact_of(migrated_url, "anon-y")
+    assert newcomer.id > visitor.id  # a client still holding the visitor's id never meets the newcomer

@@ -185,7 +185,8 @@ class _EventStore:
         self._retries = retries
         self._engine = make_engine(database_url)
         self._bulk: BulkSession | None = None
-        # identity keys -> contacts resolved by earlier transactions (checked to exist each time)
+        # identity keys -> contacts resolved by earlier transactions, checked to exist each time:
+        # a key only changes contact by a merge, which deletes the old one (ids are never reused)
         self._known: pl.DataFrame | None = None
         self._turns = open(sqlite_path(database_url) + "-writers.lock", "a+b") if is_sqlite(database_url) else None  # noqa: SIM115
 

@@ -8,13 +8,15 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from leadscore.store.engine import make_engine
 
@@ -44,12 +46,34 @@ def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:
     engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
     try:
         config = alembic_config()
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        with engine.connect() as connection, _sqlite_references_checked_after(connection):
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
     finally:
         if isinstance(engine_or_url, str):
             engine.dispose()
+
+
+@contextmanager
+def _sqlite_references_checked_after(connection: Connection) -> Iterator[None]:
+    """SQLite: foreign keys unenforced while the migrations run (a table rebuilt the SQLite way,
+    create-copy-drop-rename, would otherwise fail on the drop: see migration 0006), then every
+    reference checked. The pragma only takes effect outside a transaction, hence here."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the migration left {len(broken)} broken references, e.g. {broken[0]}")
+    finally:
+        connection.rollback()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
 
 
 def current_revision(engine: Engine) -> str | None:

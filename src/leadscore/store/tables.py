@@ -69,6 +69,7 @@ contacts = Table(
     Column("last_event_at", Float, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    sqlite_autoincrement=True,  # ids of merged or erased contacts are never handed out again
 )
 """People, known (``user_id``) or anonymous. ``fit_raw`` caches the raw fit points;
 ``last_event_at`` (seconds) is the latest event time counted in the score state."""
