@@ -76,7 +76,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[[str], str]]:
         )
         processes.append(process)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded CI machine can be slow to import everything
         while True:
             try:
                 with urllib.request.urlopen(f"{base}/health", timeout=1) as answer:

@@ -61,6 +61,10 @@ ROUTE_ROLES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/models/{revision}/diff"): READERS,
     ("POST", "/api/models/{revision}/publish"): MODEL_WRITERS,
     ("POST", "/api/models/backtest"): MODEL_WRITERS,
+    ("GET", "/api/predictive/models"): READERS,
+    ("POST", "/api/predictive/models"): MODEL_WRITERS,
+    ("POST", "/api/predictive/models/{version}/activate"): MODEL_WRITERS,
+    ("GET", "/api/contacts/{contact}/prediction"): READERS,
     ("GET", "/api/keys"): ADMIN,
     ("POST", "/api/keys"): ADMIN,
     ("DELETE", "/api/keys/{key_id}"): ADMIN,
@@ -93,6 +97,7 @@ HARMLESS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/models"): {"content": b""},
     ("POST", "/api/models/validate"): {"content": b""},
     ("POST", "/api/models/backtest"): {"json": {}},
+    ("POST", "/api/predictive/models"): {"json": {"window": "never"}},
     ("POST", "/api/keys"): {"json": {}},
     ("POST", "/api/teams"): {"json": {}},
     ("PATCH", "/api/teams/{key}"): {"json": {}},
@@ -104,7 +109,8 @@ HARMLESS: dict[tuple[str, str], dict[str, Any]] = {
 """Bodies that an allowed caller gets refused (4xx, nothing changes) on the unknown resources
 the role test names."""
 
-PATH_VALUES = {"contact": "nobody", "key": "no-such-account", "revision": "99", "key_id": "99", "webhook_id": "99"}
+PATH_VALUES = {"contact": "nobody", "key": "no-such-account", "revision": "99", "key_id": "99", "webhook_id": "99",
+               "version": "99"}
 
 DAY = 86_400
 

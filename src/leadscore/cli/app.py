@@ -7,6 +7,7 @@ import sys
 import typer
 
 from leadscore.cli import backtest as backtesting
+from leadscore.cli import predict as predicting
 from leadscore.cli import suggest as suggesting
 from leadscore.cli import train as training
 from leadscore.cli import accounts, demo, importing, keys, lead, models, reports, routing, scores, serve, setup, worker
@@ -36,6 +37,7 @@ app.command("demo")(demo.demo)
 app.command("train")(training.train)
 app.command("backtest")(backtesting.backtest)
 app.command("suggest")(suggesting.suggest)
+app.add_typer(predicting.app, name="predict")
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
 

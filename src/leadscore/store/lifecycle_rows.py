@@ -3,7 +3,8 @@
 On a merge (identity resolution) the survivor keeps its own stage and BANT record; a survivor
 that has none inherits the merged contact's (the lowest merged id's, when several merge into it
 at once), timers included. The merged contact's stage history, assignments and opportunities
-move to the survivor, so nothing sales did is lost. On deletion they all go.
+move to the survivor, so nothing sales did is lost. On deletion they all go. The merged
+contact's predictive score goes (the survivor keeps its own until the next scoring).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, exists, select, update
 
 from leadscore.store.adbc import AdbcWriter
-from leadscore.store.tables import assignments, bant, contact_stages, opportunities, stage_history
+from leadscore.store.tables import assignments, bant, contact_stages, opportunities, predictive_scores, stage_history
 
 ONE_ROW_TABLES = ("contact_stages", "bant")
 MOVED_TABLES = ("stage_history", "assignments", "opportunities")
+DROPPED_TABLES = ("predictive_scores",)
 
 
 def merge_planned(writer: AdbcWriter) -> None:
@@ -26,6 +28,8 @@ def merge_planned(writer: AdbcWriter) -> None:
             f" OR EXISTS (SELECT 1 FROM _bulk_plan q JOIN {table} r ON r.contact_id = q.merged_id"
             "  WHERE q.survivor_id = p.survivor_id AND q.merged_id < p.merged_id))"
         )
+    for table in DROPPED_TABLES:
+        writer.execute(f"DELETE FROM {table} WHERE contact_id IN (SELECT merged_id FROM _bulk_plan)")
     for table in (*ONE_ROW_TABLES, *MOVED_TABLES):
         writer.execute(
             f"UPDATE {table} SET contact_id = (SELECT p.survivor_id FROM _bulk_plan p WHERE p.merged_id = {table}.contact_id)"
@@ -39,6 +43,7 @@ def merge_one(connection: Connection, *, survivor_id: int, merged_id: int) -> No
         has_own = connection.execute(select(exists().where(table.c.contact_id == survivor_id))).scalar()
         if has_own:
             connection.execute(delete(table).where(table.c.contact_id == merged_id))
+    connection.execute(delete(predictive_scores).where(predictive_scores.c.contact_id == merged_id))
     for table in (contact_stages, bant, stage_history, assignments, opportunities):
         connection.execute(update(table).where(table.c.contact_id == merged_id).values(contact_id=survivor_id))
 
@@ -46,6 +51,6 @@ def merge_one(connection: Connection, *, survivor_id: int, merged_id: int) -> No
 def delete_of(connection: Connection, contact_id: int) -> int:
     """Delete every lifecycle row of the contact; returns how many."""
     removed = 0
-    for table in (contact_stages, bant, stage_history, assignments, opportunities):
+    for table in (contact_stages, bant, stage_history, assignments, opportunities, predictive_scores):
         removed += connection.execute(delete(table).where(table.c.contact_id == contact_id)).rowcount
     return removed

@@ -161,6 +161,16 @@ class MetaRepository:
         row = self._connection.execute(select(meta.c.value).where(meta.c.key == key)).first()
         return default if row is None else row[0]
 
+    def replace(self, key: str, expected: str | None, value: str) -> bool:
+        """Set ``key`` to ``value`` only if it still holds ``expected`` (None: absent) — a claim
+        that one of several concurrent processes wins. True when this call won."""
+        if expected is None:
+            statement = dialect_insert(self._connection, meta).values(key=key, value=value).on_conflict_do_nothing()
+        else:
+            statement = update(meta).where(meta.c.key == key, meta.c.value == expected).values(value=value)
+        # RETURNING rather than rowcount: psycopg reports -1 for an INSERT … ON CONFLICT
+        return self._connection.execute(statement.returning(meta.c.key)).first() is not None
+
     def set(self, key: str, value: str | None) -> None:
         statement = dialect_insert(self._connection, meta).values(key=key, value=value)
         self._connection.execute(

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -406,3 +407,41 @@ account_scores = Table(
 buying-committee ``coverage`` (JSON: role → contact ids present and engaged), grade,
 temperature, when it became a marketing-qualified account, and its owner (a new contact of an
 owned account goes to that owner)."""
+
+predictive_models = Table(
+    "predictive_models",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("version", Integer, nullable=False, unique=True),
+    Column("status", Text, nullable=False, index=True),
+    Column("algorithm", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("cutoff", BigInteger, nullable=False),
+    Column("window_ms", BigInteger, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("conversions", Integer, nullable=False),
+    Column("card", Text, nullable=False),
+    Column("artefact", LargeBinary, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", Text, nullable=True),
+)
+"""Trained predictive models, versioned: ``status`` ``active`` (at most one: it scores the
+contacts), ``inactive`` or ``retired``; ``outcome`` what a conversion is (JSON: stage or event);
+``cutoff`` / ``window_ms`` the training question; ``card`` (JSON) the features, figures and
+library versions; ``artefact`` the fitted pipeline as skops bytes (never pickle), ``sha256``
+its digest, checked before loading."""
+
+predictive_scores = Table(
+    "predictive_scores",
+    metadata,
+    Column("contact_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("model_version", Integer, nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("score", Integer, nullable=False, index=True),
+    Column("top_features", Text, nullable=False, server_default=text("'[]'")),
+    Column("scored_at", BigInteger, nullable=False),
+)
+"""Each contact's predictive score from the active model: the calibrated probability of
+converting within the model's window, as 0-100, and its top contributing features (JSON list
+of ``{feature, value, effect}``, effect in log-odds against a typical contact)."""
