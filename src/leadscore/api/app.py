@@ -13,11 +13,13 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from leadscore.api import browser, errors, segment, webhooks
+from leadscore.dashboard import web as dashboard
 from leadscore.api.rest import router as rest_router
 from leadscore.services.database import require_schema
 from leadscore.services.intake import IntakeWriter
@@ -50,6 +52,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         # one SQLite library in this process: the bulk layer goes through sqlite3 like SQLAlchemy
         with stdlib_sqlite():
             app.state.engine = make_engine(url)
+            app.state.database_url = url
             app.state.intake = IntakeWriter(url, writer_process=True)
             app.state.write_keys = {}
             try:
@@ -69,6 +72,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(browser.router)
     app.include_router(rest_router)
     app.include_router(webhooks.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(packages=[("leadscore.dashboard", "static")]), name="static")
 
     @app.get(
         "/health",

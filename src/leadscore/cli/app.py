@@ -8,6 +8,7 @@ import typer
 
 from leadscore.cli import backtest as backtesting
 from leadscore.cli import predict as predicting
+from leadscore.cli import users as dashboard_users
 from leadscore.cli import suggest as suggesting
 from leadscore.cli import train as training
 from leadscore.cli import accounts, demo, importing, keys, lead, models, reports, routing, scores, serve, setup, worker
@@ -24,6 +25,7 @@ app.command("init")(setup.init)
 app.add_typer(importing.app, name="import")
 app.add_typer(models.app, name="model")
 app.add_typer(keys.app, name="keys")
+app.add_typer(dashboard_users.app, name="users")
 app.add_typer(reports.app, name="report")
 app.add_typer(routing.teams_app, name="teams")
 app.add_typer(routing.owners_app, name="owners")

@@ -445,3 +445,33 @@ predictive_scores = Table(
 """Each contact's predictive score from the active model: the calibrated probability of
 converting within the model's window, as 0-100, and its top contributing features (JSON list
 of ``{feature, value, effect}``, effect in log-odds against a typical contact)."""
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("email", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=True),
+    Column("role", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("language", Text, nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+"""People who sign in to the dashboard: ``role`` ``admin``, ``marketing`` or ``sales`` (what
+they may see and do), ``password_hash`` scrypt with its parameters and salt, ``language``
+``en`` / ``fr`` (None: the browser's)."""
+
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("user_id", BigInteger, nullable=False, index=True),
+    Column("csrf_token", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+"""Signed-in dashboard sessions: the cookie holds a random token, the table its SHA-256 (a
+stolen database holds no usable cookie); ``csrf_token`` goes into every form of the session;
+``expires_at`` ends it (sliding: each request moves it, up to the absolute limit)."""
