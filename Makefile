@@ -1,5 +1,5 @@
 # leadscore — two commands for a newcomer:
-#   make run    install, create the embedded SQLite database, load demo data, show the hottest leads
+#   make run    install, create the embedded SQLite database, load demo data, show the hottest leads, serve the dashboard
 #   make test   install and run the whole test suite (SQLite always; PostgreSQL when reachable, required with CI=true)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -27,6 +27,9 @@ run: install
 	$(BIN)/leadscore leads --top 10 --explain
 	$(BIN)/leadscore leads --stage mql --top 10
 	$(BIN)/leadscore report funnel --from "$$($(BIN)/python -c 'import datetime as d; print((d.datetime.now(d.UTC) - d.timedelta(days=120)).date())')"
+	@$(BIN)/leadscore users demo
+	@echo "the dashboard: open http://127.0.0.1:8000 and sign in with the line above (Ctrl-C stops the server)"
+	$(BIN)/leadscore serve --log-level warning
 
 test: install js chromium
 	$(BIN)/python -m pytest -q

@@ -182,3 +182,27 @@ def test_passwords_are_hashed_and_checked_in_constant_form(migrated_url: str) ->
         assert users.authenticate(uow.connection, "nobody@example.com", PASSWORD) is None
     engine.dispose()
 
+
+
+def test_users_are_managed_from_the_command_line(migrated_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from leadscore.cli.app import app
+
+    monkeypatch.setenv("LEADSCORE_DATABASE_URL", migrated_url)
+    runner = CliRunner()
+    added = runner.invoke(app, ["users", "add", "Bob@Example.com", "--role", "sales", "--password-stdin"], input=PASSWORD + "\n")
+    assert added.exit_code == 0 and "user bob@example.com added (sales)" in added.stdout
+    short = runner.invoke(app, ["users", "add", "eve@example.com", "--role", "sales", "--password-stdin"], input="short\n")
+    assert short.exit_code == 2 and "at least 10 characters" in short.output
+    demo = runner.invoke(app, ["users", "demo"])
+    email, password = re.search(r"dashboard sign-in: (\S+) / (\S+)", demo.stdout).groups()  # type: ignore[union-attr]
+    again = runner.invoke(app, ["users", "demo"])
+    assert again.exit_code == 0 and password not in again.stdout  # a new password each time
+    listed = runner.invoke(app, ["users", "list"])
+    assert "bob@example.com" in listed.stdout and email in listed.stdout
+    engine = make_engine(migrated_url)
+    with UnitOfWork(engine) as uow:
+        assert users.authenticate(uow.connection, email, password) is None  # the first one no longer works
+        assert users.authenticate(uow.connection, "bob@example.com", PASSWORD) is not None
+    engine.dispose()

@@ -18,7 +18,8 @@ def serve(
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="server processes; their event writers take turns on the database (on SQLite keep 1) [default: 1, or the config]")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level")] = "info",
 ) -> None:
-    """Serve the Segment intake (/v1/...), the REST API (/api/..., docs at /docs) and /health.
+    """Serve the dashboard (/), the Segment intake (/v1/...), the REST API (/api/..., docs at
+    /docs) and /health.
 
     Settings: options, else LEADSCORE_HOST / LEADSCORE_PORT / LEADSCORE_WORKERS, else the
     [server] table of the config file (LEADSCORE_CONFIG or ./leadscore.toml).
@@ -31,7 +32,8 @@ def serve(
     host, port, workers = host or config.host, port or config.port, workers or config.workers
     url = database_url()  # checks the schema first: a clear error instead of a crashing worker
     os.environ[DATABASE_URL_VARIABLE] = url  # the worker processes read it
-    console.print(f"leadscore serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", highlight=False)
+    console.print(f"leadscore serving on http://{host}:{port}  (dashboard: http://{host}:{port}/ , API docs: "
+                  f"http://{host}:{port}/docs)", highlight=False)
     uvicorn.run(
         "leadscore.api.app:create_app",
         factory=True,

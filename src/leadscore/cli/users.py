@@ -69,3 +69,15 @@ def list_users() -> None:
     for user in found:
         table.add_row(user.email, user.name or "—", user.role, user.language or "browser", "no" if user.disabled else "yes")
     console.print(table)
+
+
+@app.command("demo")
+@handle_errors
+def demo_login() -> None:
+    """Create (or reset) the demo's admin sign-in, demo@leadscore.local, with a new random
+    password, and print both. For demo databases: `make run` does it before serving.
+
+    Example: leadscore users demo
+    """
+    email, password = in_uow(lambda uow: service.demo_login(uow.connection))
+    console.print(f"dashboard sign-in: {email} / {password}", highlight=False)

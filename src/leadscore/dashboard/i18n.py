@@ -1,5 +1,5 @@
-"""Labels in English and French: one JSON catalogue per language (``locales/en.json``,
-``locales/fr.json``), the same keys in both (a test checks it, and that every key a template
+"""Labels in English and French: JSON catalogues per language (``locales/en.json`` and one
+``locales/en.GROUP.json`` per group of pages; the same in French), the same keys in both (a test checks it, and that every key a template
 uses exists). A user's language is their own setting, else the browser's ``Accept-Language``."""
 
 from __future__ import annotations
@@ -16,9 +16,18 @@ DEFAULT = "en"
 
 @cache
 def catalogue(language: str) -> dict[str, str]:
-    text = resources.files("leadscore.dashboard").joinpath("locales", f"{language}.json").read_text(encoding="utf-8")
-    loaded: dict[str, str] = json.loads(text)
-    return loaded
+    """Every label of ``language``: ``locales/LANG.json`` and the page groups' ``LANG.*.json``
+    (a key defined twice is an error)."""
+    folder = resources.files("leadscore.dashboard").joinpath("locales")
+    labels: dict[str, str] = {}
+    for entry in sorted(folder.iterdir(), key=lambda item: item.name):
+        if entry.name == f"{language}.json" or (entry.name.startswith(f"{language}.") and entry.name.endswith(".json")):
+            part: dict[str, str] = json.loads(entry.read_text(encoding="utf-8"))
+            twice = set(part) & set(labels)
+            if twice:
+                raise ValueError(f"labels defined twice in {entry.name}: {', '.join(sorted(twice))}")
+            labels.update(part)
+    return labels
 
 
 def translator(language: str) -> Callable[..., str]:

@@ -100,6 +100,33 @@ def create_user(connection: Connection, email: str, password: str, role: str, *,
     return get_user(connection, email)
 
 
+def reset_password(connection: Connection, email: str, password: str) -> User:
+    """Give an existing user a new password (and end their sessions)."""
+    user = get_user(connection, email)
+    if len(password) < MIN_PASSWORD:
+        raise BadUser(f"the password needs at least {MIN_PASSWORD} characters")
+    connection.execute(update(users).where(users.c.id == user.id).values(password_hash=hash_password(password),
+                                                                        updated_at=int(time.time() * 1000)))
+    connection.execute(delete(dashboard_sessions).where(dashboard_sessions.c.user_id == user.id))
+    return user
+
+
+DEMO_EMAIL = "demo@leadscore.local"
+
+
+def demo_login(connection: Connection) -> tuple[str, str]:
+    """The demo's admin sign-in: created on first use, a fresh random password each call
+    (nothing to remember, nothing guessable); returns (e-mail, password)."""
+    password = secrets.token_urlsafe(9)
+    try:
+        get_user(connection, DEMO_EMAIL)
+    except NotFound:
+        create_user(connection, DEMO_EMAIL, password, "admin", name="Demo")
+    else:
+        reset_password(connection, DEMO_EMAIL, password)
+    return DEMO_EMAIL, password
+
+
 def get_user(connection: Connection, email: str) -> User:
     row = connection.execute(select(users).where(users.c.email == email.strip().lower())).first()
     if row is None:
