@@ -161,3 +161,12 @@ def test_worker_help_and_at_needs_once(migrated_url: str) -> None:
     result = subprocess.run([sys.executable, "-m", "leadscore", "worker", "--at", "2026-01-01"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--once" in result.stderr
+
+
+def test_every_webhook_event_can_be_subscribed_over_the_api(migrated_url: str) -> None:
+    from typing import get_args
+
+    from leadscore.api import webhooks as webhook_routes
+    from leadscore.store.tables import WEBHOOK_EVENTS
+
+    assert get_args(webhook_routes.EventName) == WEBHOOK_EVENTS  # lifecycle and account events included

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from leadscore.api import browser, errors, segment, webhooks
-from leadscore.dashboard import web as dashboard
+from leadscore.dashboard.routes import ROUTERS as DASHBOARD_ROUTERS
 from leadscore.api.rest import router as rest_router
 from leadscore.services.database import require_schema
 from leadscore.services.intake import IntakeWriter
@@ -72,7 +72,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(browser.router)
     app.include_router(rest_router)
     app.include_router(webhooks.router)
-    app.include_router(dashboard.router)
+    for dashboard_router in DASHBOARD_ROUTERS:
+        app.include_router(dashboard_router)
     app.mount("/static", StaticFiles(packages=[("leadscore.dashboard", "static")]), name="static")
 
     @app.get(

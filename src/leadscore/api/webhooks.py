@@ -19,7 +19,9 @@ router = APIRouter(prefix="/api/webhooks", tags=["Webhooks"], responses=COMMON_E
 MANAGE = [Depends(require("marketing"))]
 """Webhooks: admin, marketing."""
 
-EventName = Literal["contact.score_threshold_crossed", "contact.temperature_changed", "contact.merged"]
+EventName = Literal["contact.score_threshold_crossed", "contact.temperature_changed", "contact.merged",
+                    "contact.stage_changed", "contact.mql", "contact.assigned", "contact.sla_breached", "account.qualified"]
+# every event of leadscore.store.tables.WEBHOOK_EVENTS (a test checks the two agree)
 
 
 class WebhookIn(BaseModel):

@@ -293,7 +293,7 @@ async def lead(request: Request, contact_id: int) -> Response:
     except LeadscoreError as error:
         return _render(request, "error.html", viewer.language, status=getattr(error, "http_status", 404),
                        title_key="error.not_found_title", message=str(error), viewer=viewer)
-    return _render(request, "lead.html", viewer.language, viewer=viewer, **page)
+    return _render(request, "lead.html", viewer.language, viewer=viewer, done=request.query_params.get("done"), **page)
 
 
 def _lead_page(request: Request, contact_id: int, now: float) -> dict[str, Any]:
