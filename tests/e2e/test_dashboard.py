@@ -112,6 +112,12 @@ def test_the_leads_list_ranks_filters_and_finds(site: TestClient) -> None:
     missing = site.get("/leads", params={"q": "nobody@nowhere.io"})
     assert missing.status_code == 200 and "No contact matches" in missing.text
     assert site.get("/leads", params={"stage": "no-such-stage"}).status_code == 400
+    accounts = site.app.state.engine  # type: ignore[attr-defined]
+    with accounts.connect() as connection:
+        key = connection.exec_driver_sql("SELECT key FROM accounts WHERE domain = 'acme1.io'").scalar_one()
+    of_account = site.get("/leads", params={"account": key}).text
+    emails = re.findall(r'<a href="/leads/\d+">([^<]+)</a>', of_account)
+    assert len(emails) == 10 and all(email.endswith("@acme1.io") for email in emails)
 
 
 def test_a_lead_page_shows_gauges_chart_explanation_and_projection(site: TestClient) -> None:

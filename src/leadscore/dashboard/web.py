@@ -234,6 +234,7 @@ async def leads(request: Request) -> Response:
         temperatures=tuple(t for t in query.getlist("temperature") if t in TEMPERATURES),
         stages=tuple(s.strip().lower() for s in query.getlist("stage") if s.strip()),
         owners=tuple(o.strip() for o in query.getlist("owner") if o.strip()),
+        accounts=tuple(a.strip() for a in query.getlist("account") if a.strip()),
     )
     at = _float(query.get("at")) or time.time()
     after = _cursor(query)
@@ -246,7 +247,7 @@ async def leads(request: Request) -> Response:
     except LeadscoreError as error:  # an unknown stage or owner in the filters
         return _render(request, "error.html", viewer.language, status=400, title_key="error.bad_filter_title",
                        message=str(error), viewer=viewer)
-    kept = [(name, value) for name, value in query.multi_items() if name in ("grade", "temperature", "stage", "owner")]
+    kept = [(name, value) for name, value in query.multi_items() if name in ("grade", "temperature", "stage", "owner", "account")]
     next_link = None
     if following is not None:
         score, contact, contact_id = following

@@ -76,6 +76,7 @@ class LeadFilter:
     temperatures: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()  # lifecycle stages; a contact never moved is in the first one
     owners: tuple[str, ...] = ()  # owner keys, or owner ids as digits
+    accounts: tuple[str, ...] = ()  # account keys, or account ids as digits
     include_excluded: bool = False
 
 
@@ -101,6 +102,9 @@ def _ranked(
     """Every contact the filter keeps, scored at ``at`` and sorted. Stage and owner filters
     pick the contacts in SQL first (a join on ``contact_stages``), so only those are scored."""
     chosen = _in_stages(bulk, model, where)
+    if where.accounts:
+        members = _in_accounts(bulk, where.accounts)
+        chosen = members if chosen is None else chosen.filter(chosen.is_in(members.implode()))
     contacts = bulk.read_contacts(["user_id", "anonymous_id", "email", "fit_raw", "excluded", "last_event_at"], chosen)
     state = _state_at(bulk, model, contacts, at, chosen)
     scores = vectorized.score_frame(model, contacts.select("contact_id", "fit_raw", "excluded"), state, at)
@@ -127,6 +131,20 @@ def _in_stages(bulk: BulkSession, model: ScoringModel, where: LeadFilter) -> pl.
     return bulk_qualification.contacts_in(
         bulk.writer, first_stage=model.lifecycle.first, stages=where.stages, owners=where.owners
     )
+
+
+def _in_accounts(bulk: BulkSession, accounts: tuple[str, ...]) -> pl.Series:
+    """The contacts of these accounts (keys, or ids as digits)."""
+    keys = [value for value in accounts if not value.isdigit()]
+    ids = [int(value) for value in accounts if value.isdigit()]
+    conditions = []
+    if keys:
+        conditions.append(f"a.key IN ({', '.join('?' * len(keys))})")
+    if ids:
+        conditions.append(f"a.id IN ({', '.join('?' * len(ids))})")
+    sql = ("SELECT c.id AS contact_id FROM contacts c JOIN accounts a ON a.id = c.account_id WHERE "
+           + " OR ".join(conditions) + " ORDER BY c.id")
+    return bulk.writer.query(sql, {"contact_id": pl.Int64()}, [*keys, *ids]).get_column("contact_id")
 
 
 def _with_stages(bulk: BulkSession, model: ScoringModel, frame: pl.DataFrame) -> pl.DataFrame:

@@ -39,6 +39,7 @@ def list_leads(
     temperature: Annotated[list[str] | None, Query(description="hot, warm or cold, repeatable")] = None,
     stage: Annotated[list[str] | None, Query(description="lifecycle stages to keep, repeatable", examples=[["mql", "sql"]])] = None,
     owner: Annotated[list[str] | None, Query(description="owners to keep (owner key or id), repeatable")] = None,
+    account: Annotated[list[str] | None, Query(description="accounts to keep (account key or id), repeatable")] = None,
     at: Annotated[str | None, Query(description="ISO 8601 moment of the scores (default now)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page (it keeps the first page's `at`)")] = None,
@@ -55,6 +56,7 @@ def list_leads(
         temperatures=tuple(t.strip().lower() for t in temperature or () if t.strip()),
         stages=tuple(s.strip().lower() for s in stage or () if s.strip()),
         owners=tuple(o.strip() for o in owner or () if o.strip()),
+        accounts=tuple(a.strip() for a in account or () if a.strip()),
     )
     rows, following = scoring.leads_page(database_url(request), moment, where=where, after=after, limit=limit)
     items = [
