@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from dashboard_people import people_events
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Response
 
 from leadscore.dashboard import i18n, web
@@ -51,14 +52,7 @@ class Dashboard:
 def _events(path: Path) -> None:
     """30 identified people, each with 0 to 3 events over the last 9 days, and 3 hot leads."""
     now = datetime.now(UTC).timestamp()
-    lines = []
-    for person in range(30):
-        ts = datetime.fromtimestamp(now - (person % 9) * 86_400, UTC).isoformat()
-        lines.append({"type": "identify", "userId": f"u-{person}", "messageId": f"i-{person}", "timestamp": ts,
-                      "traits": {"email": f"person{person}@acme{person % 3}.io", "title": "VP Sales" if person % 2 else "Analyst"}})
-        for visit in range(person % 4):
-            lines.append({"type": "track", "userId": f"u-{person}", "event": "Demo Requested" if visit == 0 else "Email Opened",
-                          "messageId": f"e-{person}-{visit}", "timestamp": ts})
+    lines = people_events(30, now=now)
     recent = datetime.fromtimestamp(now - 3600, UTC).isoformat()
     for person in range(30, 33):  # decision makers who did everything in the last hour: hot leads
         user = {"userId": f"u-{person}", "timestamp": recent}

@@ -4,51 +4,33 @@ page with its chart and explanation, both languages with the same labels, no ope
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from dashboard_people import PASSWORD, add_users, import_messages, people_events
 from publishing import publish_model
 
 
 from leadscore.api.app import create_app
 from leadscore.dashboard import i18n, web
 from leadscore.dashboard.routes import ROUTERS
-from leadscore.services import importing, users
+from leadscore.services import users
 from leadscore.store.engine import make_engine
 from leadscore.store.tables import dashboard_sessions
 from leadscore.store.uow import UnitOfWork
 
 MODEL = Path(__file__).parents[2] / "examples" / "b2b-saas.yml"
 TEMPLATES = Path(web.__file__).parent / "templates"
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def site(migrated_url: str, tmp_path: Path) -> Iterator[TestClient]:
     publish_model(migrated_url, MODEL)
-    now = datetime.now(UTC).timestamp()
-    lines = []
-    for person in range(30):
-        ts = datetime.fromtimestamp(now - (person % 9) * 86_400, UTC).isoformat()
-        lines.append({"type": "identify", "userId": f"u-{person}", "messageId": f"i-{person}", "timestamp": ts,
-                      "traits": {"email": f"person{person}@acme{person % 3}.io", "title": "VP Sales" if person % 2 else "Analyst"}})
-        for visit in range(person % 4):
-            lines.append({"type": "track", "userId": f"u-{person}", "event": "Demo Requested" if visit == 0 else "Email Opened",
-                          "messageId": f"e-{person}-{visit}", "timestamp": ts})
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    importing.import_events(migrated_url, path)
-    engine = make_engine(migrated_url)
-    with UnitOfWork(engine) as uow:
-        users.create_user(uow.connection, "ada@example.com", PASSWORD, "marketing", name="Ada")
-        users.create_user(uow.connection, "remi@example.com", PASSWORD, "sales", language="fr")
-        uow.commit()
-    engine.dispose()
+    import_messages(migrated_url, tmp_path / "events.jsonl", people_events())
+    add_users(migrated_url, ("ada@example.com", "marketing", {"name": "Ada"}), ("remi@example.com", "sales", {"language": "fr"}))
     with TestClient(create_app(migrated_url), base_url="http://testserver") as client:
         yield client
 

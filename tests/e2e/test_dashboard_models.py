@@ -5,7 +5,6 @@ every contact is rescored); sales read the history but may not change it; CSRF i
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,11 +13,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from dashboard_people import add_users, import_messages, people_events
 from publishing import publish_model
-from test_dashboard import PASSWORD, csrf_of, sign_in
+from test_dashboard import csrf_of, sign_in
 
 from leadscore.api.app import create_app
-from leadscore.services import importing, scoring, users
+from leadscore.services import scoring
 from leadscore.store.engine import make_engine
 from leadscore.store.uow import UnitOfWork
 
@@ -37,24 +37,8 @@ def site(migrated_url: str, tmp_path: Path) -> Iterator[tuple[str, TestClient]]:
     """30 contacts: odd ones are "VP Sales" (fit 25: grade C under the published model), even
     ones "Analyst" (fit 0: grade D); some have engagement events."""
     publish_model(migrated_url, MODEL)
-    now = datetime.now(UTC).timestamp()
-    lines = []
-    for person in range(PEOPLE):
-        ts = datetime.fromtimestamp(now - (person % 9) * 86_400, UTC).isoformat()
-        lines.append({"type": "identify", "userId": f"u-{person}", "messageId": f"i-{person}", "timestamp": ts,
-                      "traits": {"email": f"person{person}@acme{person % 3}.io", "title": "VP Sales" if person % 2 else "Analyst"}})
-        for visit in range(person % 4):
-            lines.append({"type": "track", "userId": f"u-{person}", "event": "Demo Requested" if visit == 0 else "Email Opened",
-                          "messageId": f"e-{person}-{visit}", "timestamp": ts})
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    importing.import_events(migrated_url, path)
-    engine = make_engine(migrated_url)
-    with UnitOfWork(engine) as uow:
-        users.create_user(uow.connection, MARKETING, PASSWORD, "marketing", name="Ada")
-        users.create_user(uow.connection, SALES, PASSWORD, "sales")
-        uow.commit()
-    engine.dispose()
+    import_messages(migrated_url, tmp_path / "events.jsonl", people_events(PEOPLE))
+    add_users(migrated_url, (MARKETING, "marketing", {"name": "Ada"}), (SALES, "sales", {}))
     with TestClient(create_app(migrated_url), base_url="http://testserver") as client:
         yield migrated_url, client
 
